@@ -1,0 +1,58 @@
+//! Provides the command line: `serve`, `migrate` and the user and token maintenance commands.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "DRF + simplejwt style API server on actix-web"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations and run the HTTP server.
+    Serve {
+        /// Address to listen on (overrides BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Number of worker threads (overrides WORKERS).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Create a staff superuser (prompts, or --no-input with the password on stdin).
+    Createsuperuser {
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Read the password from stdin instead of prompting.
+        #[arg(long)]
+        no_input: bool,
+    },
+    /// Create a user; the password is read from stdin.
+    Createuser {
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// May sign in to the administrators' pages.
+        #[arg(long)]
+        staff: bool,
+        /// Has every permission (implies nothing else).
+        #[arg(long)]
+        superuser: bool,
+        /// Create the account disabled.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Set a user's password, read from stdin.
+    Changepassword { username: String },
+    /// Delete outstanding and blacklisted token records that have expired.
+    Flushexpiredtokens,
+}

@@ -1,0 +1,143 @@
+//! The user and token maintenance commands (Django's `createsuperuser`, `changepassword`, ...).
+
+use std::io::BufRead;
+
+use crate::config::Config;
+use crate::db::{self, DbConnection, is_unique_violation};
+use crate::hashers::hash_password;
+use crate::models::{tokens, users};
+
+fn open(config: &Config) -> Result<DbConnection, String> {
+    let mut conn =
+        db::connect(&config.database_url).map_err(|e| format!("cannot open DATABASE_URL: {e}"))?;
+    db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))?;
+    Ok(conn)
+}
+
+/// One line of stdin, without its line ending.
+fn password_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn prompt_password() -> Result<String, String> {
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+    if first != again {
+        return Err("Error: Your passwords didn't match.".into());
+    }
+    Ok(first)
+}
+
+fn prompt_line(label: &str) -> Result<String, String> {
+    use std::io::Write;
+    print!("{label}");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok(line.trim().to_string())
+}
+
+fn insert(config: &Config, new: users::NewUser, password: &str) -> Result<i32, String> {
+    if new.username.trim().is_empty() {
+        return Err("Error: the username may not be blank.".into());
+    }
+    let hash = hash_password(password, config.bcrypt_cost).map_err(|e| format!("Error: {e}"))?;
+    let mut conn = open(config)?;
+    users::create(
+        &mut conn,
+        &users::NewUser {
+            password_hash: hash,
+            ..new
+        },
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            "Error: That username is already taken.".to_string()
+        } else {
+            format!("Error: could not create the user: {e}")
+        }
+    })
+}
+
+pub fn createsuperuser(
+    config: &Config,
+    username: Option<String>,
+    email: String,
+    no_input: bool,
+) -> Result<(), String> {
+    let (username, password) = if no_input {
+        let username = username.ok_or("Error: --username is required with --no-input.")?;
+        (username, password_from_stdin()?)
+    } else {
+        let username = match username {
+            Some(name) => name,
+            None => prompt_line("Username: ")?,
+        };
+        (username, prompt_password()?)
+    };
+    let new = users::NewUser {
+        username,
+        email,
+        is_active: true,
+        is_staff: true,
+        is_superuser: true,
+        ..Default::default()
+    };
+    insert(config, new, &password)?;
+    println!("Superuser created successfully.");
+    Ok(())
+}
+
+pub fn createuser(
+    config: &Config,
+    username: String,
+    email: String,
+    staff: bool,
+    superuser: bool,
+    inactive: bool,
+) -> Result<(), String> {
+    let password = password_from_stdin()?;
+    let new = users::NewUser {
+        username,
+        email,
+        is_active: !inactive,
+        is_staff: staff,
+        is_superuser: superuser,
+        ..Default::default()
+    };
+    let id = insert(config, new, &password)?;
+    println!("User created successfully (id {id}).");
+    Ok(())
+}
+
+pub fn changepassword(config: &Config, username: &str) -> Result<(), String> {
+    let password = password_from_stdin()?;
+    let hash = hash_password(&password, config.bcrypt_cost).map_err(|e| format!("Error: {e}"))?;
+    let mut conn = open(config)?;
+    match users::set_password(&mut conn, username, &hash) {
+        Ok(true) => {
+            println!("Password changed successfully for user '{username}'");
+            Ok(())
+        }
+        Ok(false) => Err(format!("Error: user '{username}' does not exist")),
+        Err(e) => Err(format!("Error: could not change the password: {e}")),
+    }
+}
+
+pub fn flushexpiredtokens(config: &Config) -> Result<(), String> {
+    let mut conn = open(config)?;
+    let (outstanding, blacklisted) =
+        tokens::flush_expired(&mut conn).map_err(|e| format!("Error: {e}"))?;
+    println!(
+        "Deleted {outstanding} expired outstanding and {blacklisted} expired blacklisted tokens."
+    );
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Provides the connection type shared by SQLite and PostgreSQL, the pool and the migrations.
+
+pub mod schema;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Config;
+
+/// One connection type over both backends; the variant is chosen from the URL scheme.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<r2d2::Error> for DbError {
+    fn from(e: r2d2::Error) -> Self {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+/// Per-connection settings: SQLite waits for locks instead of failing, PostgreSQL bounds queries.
+#[derive(Debug)]
+struct ConnectionSetup {
+    statement_timeout_ms: u128,
+}
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        let setup = match conn {
+            DbConnection::Sqlite(_) => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
+                .to_string(),
+            DbConnection::Postgresql(_) => {
+                format!("SET statement_timeout = {}", self.statement_timeout_ms)
+            }
+        };
+        conn.batch_execute(&setup)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Builds the pool without connecting: the server starts even while the database is down.
+pub fn build_pool(config: &Config) -> DbPool {
+    let manager = ConnectionManager::<DbConnection>::new(connection_url(&config.database_url));
+    Pool::builder()
+        .max_size(config.db_pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(config.db_connect_timeout)
+        .connection_customizer(Box::new(ConnectionSetup {
+            statement_timeout_ms: config.db_statement_timeout.as_millis(),
+        }))
+        .build_unchecked(manager)
+}
+
+/// Opens one connection, for the command-line tools.
+pub fn connect(database_url: &str) -> Result<DbConnection, ConnectionError> {
+    let mut conn = DbConnection::establish(&connection_url(database_url))?;
+    if let DbConnection::Sqlite(_) = conn {
+        let _ = conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    }
+    Ok(conn)
+}
+
+fn connection_url(database_url: &str) -> String {
+    database_url.trim_start_matches("sqlite://").to_string()
+}
+
+/// Applies pending migrations and returns the versions it applied.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Current Unix time in whole seconds, the unit every timestamp column uses.
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// True when the error is a unique-constraint violation (the database refused a duplicate).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Runs `query` with a pooled connection on the blocking pool, never on the async executor.
+pub async fn run<T, F>(pool: &DbPool, query: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        Ok(query(&mut conn)?)
+    })
+    .await
+    .map_err(|e| DbError::Unavailable(e.to_string()))?
+}

@@ -1,0 +1,39 @@
+//! The table definitions shared by the SQLite and PostgreSQL backends.
+// Written by hand: both dialects' migrations produce these column types.
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        username -> Text,
+        email -> Text,
+        password -> Text,
+        is_active -> Bool,
+        is_staff -> Bool,
+        is_superuser -> Bool,
+        last_login -> Nullable<BigInt>,
+        date_joined -> BigInt,
+    }
+}
+
+diesel::table! {
+    outstanding_tokens (id) {
+        id -> Integer,
+        jti -> Text,
+        user_id -> Nullable<Integer>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blacklisted_tokens (id) {
+        id -> Integer,
+        jti -> Text,
+        user_id -> Nullable<Integer>,
+        expires_at -> BigInt,
+        blacklisted_at -> BigInt,
+    }
+}
+
+diesel::joinable!(outstanding_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, outstanding_tokens, blacklisted_tokens);

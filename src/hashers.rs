@@ -1,0 +1,200 @@
+//! Provides password hashing and checking (bcrypt) on a bounded pool of dedicated threads.
+//!
+//! bcrypt costs a quarter of a second of CPU at cost 12. Running it on actix's blocking pool
+//! lets a login flood occupy every core; here it runs on `HASHER_THREADS` threads behind a
+//! queue of `HASHER_QUEUE` jobs, and a full queue is refused at once (`HasherError::Busy`).
+
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+
+/// bcrypt reads 72 bytes including a terminating NUL, so 71 bytes of password are significant;
+/// longer passwords are refused rather than silently cut.
+pub const MAX_PASSWORD_BYTES: usize = 71;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HasherError {
+    #[error("the password hashing queue is full")]
+    Busy,
+    #[error("This password is too long: at most 71 bytes are allowed.")]
+    TooLong,
+    #[error("The password may not be blank.")]
+    Blank,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct PasswordHasher {
+    jobs: SyncSender<Job>,
+    cost: u32,
+    /// Checked against when the user is unknown, so that costs the same time as a wrong password.
+    dummy_hash: Arc<String>,
+}
+
+impl PasswordHasher {
+    pub fn new(threads: usize, queue: usize, cost: u32) -> PasswordHasher {
+        let (jobs, receiver) = sync_channel::<Job>(queue);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for index in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("hasher-{index}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawning a hasher thread");
+        }
+        let dummy_hash =
+            Arc::new(hash_password("portcullis-timing-equaliser", cost).unwrap_or_default());
+        PasswordHasher {
+            jobs,
+            cost,
+            dummy_hash,
+        }
+    }
+
+    /// Runs `work` on the pool; `Busy` when the queue is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HasherError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(HasherError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(HasherError::Failed("hasher threads stopped".into()));
+            }
+        }
+        result
+            .await
+            .map_err(|_| HasherError::Failed("hasher job dropped".into()))
+    }
+
+    /// True when `password` matches `hash`; with no hash (unknown user) it still spends the time.
+    pub async fn check_password(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, HasherError> {
+        let dummy = Arc::clone(&self.dummy_hash);
+        self.run(move || {
+            let known = hash.is_some();
+            let hash = hash.unwrap_or_else(|| dummy.to_string());
+            let matches = verify_password(&password, &hash);
+            known && matches
+        })
+        .await
+    }
+
+    /// Hashes a new password off the async executor.
+    pub async fn make_password(&self, password: String) -> Result<String, HasherError> {
+        let cost = self.cost;
+        self.run(move || hash_password(&password, cost)).await?
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+}
+
+/// Hashes synchronously (for the command-line tools).
+pub fn hash_password(password: &str, cost: u32) -> Result<String, HasherError> {
+    validate_password(password)?;
+    bcrypt::non_truncating_hash(password, cost).map_err(|e| HasherError::Failed(e.to_string()))
+}
+
+/// The rules a new password must meet.
+pub fn validate_password(password: &str) -> Result<(), HasherError> {
+    if password.is_empty() {
+        return Err(HasherError::Blank);
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(HasherError::TooLong);
+    }
+    Ok(())
+}
+
+/// Never matches a password longer than `MAX_PASSWORD_BYTES`, though it spends the same time on it.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        let _ = bcrypt::verify(&password.as_bytes()[..MAX_PASSWORD_BYTES], hash);
+        return false;
+    }
+    bcrypt::non_truncating_verify(password, hash).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_password_never_matches_on_its_first_72_bytes() {
+        let base = "a".repeat(MAX_PASSWORD_BYTES);
+        let hash = hash_password(&base, 4).unwrap();
+        assert!(verify_password(&base, &hash));
+        assert!(!verify_password(&format!("{base}b"), &hash));
+    }
+
+    #[test]
+    fn new_passwords_are_validated() {
+        assert_eq!(hash_password("", 4), Err(HasherError::Blank));
+        assert_eq!(hash_password(&"x".repeat(72), 4), Err(HasherError::TooLong));
+        let truncated_twin = bcrypt::hash("y".repeat(72), 4).unwrap();
+        assert!(!verify_password(&"y".repeat(73), &truncated_twin));
+        assert!(verify_password(
+            "secret",
+            &hash_password("secret", 4).unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn full_queue_answers_busy() {
+        let hasher = PasswordHasher::new(1, 1, 4);
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let mut blocker = Box::pin(hasher.run(move || {
+            started.send(()).unwrap();
+            released.recv().ok()
+        }));
+        assert!(futures_util::poll!(&mut blocker).is_pending());
+        has_started.recv().unwrap();
+        let mut queued = Box::pin(hasher.run(|| ()));
+        assert!(futures_util::poll!(&mut queued).is_pending());
+        assert_eq!(hasher.run(|| ()).await, Err(HasherError::Busy));
+        release.send(()).unwrap();
+        assert!(blocker.await.is_ok());
+        assert!(queued.await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_matches() {
+        let hasher = PasswordHasher::new(1, 4, 4);
+        let hash = hash_password("pw", 4).unwrap();
+        assert!(
+            hasher
+                .check_password("pw".into(), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .check_password("portcullis-timing-equaliser".into(), None)
+                .await
+                .unwrap()
+        );
+    }
+}

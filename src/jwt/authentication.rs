@@ -1,0 +1,101 @@
+//! Provides `JWTAuthentication`: a Bearer access token in the `Authorization` header.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use crate::accounts::Accounts;
+use crate::jwt::backends::TokenBackend;
+use crate::jwt::tokens::{Token, TokenType};
+use crate::models::users::User;
+use crate::rest::ApiError;
+use crate::rest::authentication::{Authentication, authorization_parts};
+use crate::rest::request::Request;
+use crate::rest::throttling::now;
+
+pub struct JWTAuthentication {
+    pub backend: Arc<TokenBackend>,
+    pub accounts: Arc<Accounts>,
+    pub header_types: Vec<String>,
+    pub www_authenticate_realm: String,
+}
+
+impl JWTAuthentication {
+    /// The raw token, `None` when the header is absent or of another scheme.
+    fn raw_token<'a>(&self, parts: &[&'a [u8]]) -> Result<Option<&'a [u8]>, ApiError> {
+        let Some(scheme) = parts.first() else {
+            return Ok(None);
+        };
+        if !self.header_types.iter().any(|t| t.as_bytes() == *scheme) {
+            return Ok(None);
+        }
+        if parts.len() != 2 {
+            return Err(ApiError::authentication_failed_with(json!({
+                "detail": "Authorization header must contain two space-delimited values",
+                "code": "bad_authorization_header",
+            })));
+        }
+        Ok(Some(parts[1]))
+    }
+
+    fn validated_token(&self, raw: &[u8]) -> Result<Token, ApiError> {
+        let raw = std::str::from_utf8(raw).unwrap_or("");
+        Token::parse(raw, &self.backend, Some(TokenType::Access), now()).map_err(|error| {
+            ApiError::authentication_failed_with(json!({
+                "detail": "Given token not valid for any token type",
+                "code": "token_not_valid",
+                "messages": [{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": error.to_string(),
+                }],
+            }))
+        })
+    }
+
+    async fn get_user(&self, token: &Token) -> Result<User, ApiError> {
+        if !token.has_user_id() {
+            return Err(failure(
+                "Token contained no recognizable user identification",
+                "token_not_valid",
+            ));
+        }
+        let user = match token.user_id() {
+            Some(id) => self.accounts.get_user(id).await?,
+            None => None,
+        };
+        match user {
+            None => Err(failure("User not found", "user_not_found")),
+            Some(user) if !user.is_active => Err(failure("User is inactive", "user_inactive")),
+            Some(user) => Ok(user),
+        }
+    }
+}
+
+fn failure(detail: &str, code: &str) -> ApiError {
+    ApiError::authentication_failed_with(json!({ "detail": detail, "code": code }))
+}
+
+#[async_trait(?Send)]
+impl Authentication for JWTAuthentication {
+    fn name(&self) -> &'static str {
+        "jwt"
+    }
+
+    async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
+        let parts = authorization_parts(request);
+        let Some(raw) = self.raw_token(&parts)? else {
+            return Ok(None);
+        };
+        let token = self.validated_token(raw)?;
+        self.get_user(&token).await.map(Some)
+    }
+
+    fn authenticate_header(&self) -> Option<String> {
+        Some(format!(
+            "{} realm=\"{}\"",
+            self.header_types[0], self.www_authenticate_realm
+        ))
+    }
+}

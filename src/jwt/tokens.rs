@@ -1,0 +1,210 @@
+//! Provides simplejwt's tokens: creating refresh/access claims and validating a presented token.
+
+use serde_json::Value;
+
+use crate::jwt::backends::{Claims, TokenBackend};
+use crate::jwt::exceptions::TokenError;
+use crate::models::tokens::TokenRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub access: i64,
+    pub refresh: i64,
+}
+
+/// A validated token's claims.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub claims: Claims,
+}
+
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl Token {
+    /// simplejwt's `Token(raw)`: decode and verify, then require `exp`, `jti` and, when
+    /// `expected` is given, that `token_type` (`UntypedToken` passes `None`).
+    pub fn parse(
+        raw: &str,
+        backend: &TokenBackend,
+        expected: Option<TokenType>,
+        now: f64,
+    ) -> Result<Token, TokenError> {
+        let claims = backend.decode(raw, now)?;
+        if !claims.contains_key("exp") {
+            return Err(TokenError::NoExp);
+        }
+        if !claims.contains_key("jti") {
+            return Err(TokenError::NoId);
+        }
+        if let Some(expected) = expected {
+            match claims.get("token_type") {
+                None => return Err(TokenError::NoType),
+                Some(kind) if kind.as_str() != Some(expected.as_str()) => {
+                    return Err(TokenError::WrongType);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(Token { claims })
+    }
+
+    /// A new refresh token for the user (`RefreshToken.for_user`).
+    pub fn refresh_for_user(user_id: i32, lifetimes: Lifetimes, now: i64) -> Token {
+        let mut claims = Claims::new();
+        claims.insert("token_type".into(), "refresh".into());
+        claims.insert("exp".into(), (now + lifetimes.refresh).into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("jti".into(), new_jti().into());
+        claims.insert("user_id".into(), user_id.to_string().into());
+        Token { claims }
+    }
+
+    /// The access token of a refresh token: its claims, with type, times and id of its own.
+    /// `exp` counts from `refreshed_at`, the refresh token's creation instant.
+    pub fn access_token(&self, lifetimes: Lifetimes, refreshed_at: i64, now: i64) -> Token {
+        let mut claims = Claims::new();
+        claims.insert("token_type".into(), "access".into());
+        claims.insert("exp".into(), (refreshed_at + lifetimes.access).into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("jti".into(), new_jti().into());
+        for (name, value) in &self.claims {
+            if !["token_type", "exp", "iat", "jti"].contains(&name.as_str()) {
+                claims.insert(name.clone(), value.clone());
+            }
+        }
+        Token { claims }
+    }
+
+    /// The same refresh token with a new id and lifetime (rotation), claims in place.
+    pub fn rotated(&self, lifetimes: Lifetimes, now: i64) -> Token {
+        let mut claims = self.claims.clone();
+        claims.insert("jti".into(), new_jti().into());
+        claims.insert("exp".into(), (now + lifetimes.refresh).into());
+        claims.insert("iat".into(), now.into());
+        Token { claims }
+    }
+
+    pub fn jti(&self) -> &str {
+        self.claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn exp(&self) -> i64 {
+        self.claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0, |exp| exp as i64)
+    }
+
+    pub fn has_user_id(&self) -> bool {
+        self.claims.contains_key("user_id")
+    }
+
+    /// The `user_id` claim as a primary key: `"1"` and `1` both name user 1; anything else none.
+    pub fn user_id(&self) -> Option<i32> {
+        match self.claims.get("user_id")? {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+            _ => None,
+        }
+    }
+
+    pub fn record(&self, created_at: i64) -> TokenRecord {
+        TokenRecord {
+            jti: self.jti().to_string(),
+            user_id: self.user_id(),
+            created_at,
+            expires_at: self.exp(),
+        }
+    }
+
+    pub fn encode(&self, backend: &TokenBackend) -> String {
+        backend.encode(&self.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JwtAlgorithm;
+
+    const LIFETIMES: Lifetimes = Lifetimes {
+        access: 300,
+        refresh: 86_400,
+    };
+
+    #[test]
+    fn refresh_and_access_claims_follow_simplejwt() {
+        let refresh = Token::refresh_for_user(7, LIFETIMES, 1000);
+        let keys: Vec<_> = refresh.claims.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["token_type", "exp", "iat", "jti", "user_id"]);
+        assert_eq!(refresh.claims["user_id"], "7");
+        assert_eq!(refresh.jti().len(), 32);
+        let access = refresh.access_token(LIFETIMES, 1000, 1001);
+        assert_eq!(access.claims["exp"], 1300);
+        assert_eq!(access.claims["iat"], 1001);
+        assert_eq!(access.claims["token_type"], "access");
+        assert_ne!(access.jti(), refresh.jti());
+        let keys: Vec<_> = access.claims.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["token_type", "exp", "iat", "jti", "user_id"]);
+    }
+
+    #[test]
+    fn missing_claims_are_reported_in_order() {
+        let backend = TokenBackend::new(&[1u8; 32], JwtAlgorithm::HS256, 0);
+        let encode = |v: serde_json::Value| backend.encode(v.as_object().unwrap());
+        let check =
+            |raw: String| Token::parse(&raw, &backend, Some(TokenType::Access), 10.0).unwrap_err();
+        assert_eq!(
+            check(encode(serde_json::json!({"jti": "a"}))),
+            TokenError::NoExp
+        );
+        assert_eq!(
+            check(encode(serde_json::json!({"exp": 99}))),
+            TokenError::NoId
+        );
+        assert_eq!(
+            check(encode(serde_json::json!({"exp": 99, "jti": "a"}))),
+            TokenError::NoType
+        );
+        assert_eq!(
+            check(encode(
+                serde_json::json!({"exp": 99, "jti": "a", "token_type": "refresh"})
+            )),
+            TokenError::WrongType
+        );
+    }
+
+    #[test]
+    fn user_id_accepts_strings_and_numbers_only() {
+        let token = |v: serde_json::Value| Token {
+            claims: serde_json::json!({"user_id": v})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        assert_eq!(token("12".into()).user_id(), Some(12));
+        assert_eq!(token(12.into()).user_id(), Some(12));
+        assert_eq!(token("abc".into()).user_id(), None);
+        assert_eq!(token(serde_json::json!([1])).user_id(), None);
+    }
+}

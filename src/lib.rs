@@ -1,0 +1,15 @@
+//! portcullis: Django REST Framework's pipeline and simplejwt's endpoints on actix-web.
+
+pub mod accounts;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod hashers;
+pub mod health;
+pub mod hello;
+pub mod jwt;
+pub mod models;
+pub mod rest;
+pub mod startup;
+pub mod urls;

@@ -1,0 +1,22 @@
+use clap::Parser;
+
+use portcullis::cli::Cli;
+use portcullis::config::Config;
+
+fn main() {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            std::process::exit(2);
+        }
+    };
+    env_logger::Builder::new()
+        .parse_filters(&config.rust_log)
+        .init();
+    if let Err(e) = portcullis::commands::run(cli.command, config) {
+        eprintln!("portcullis: {e}");
+        std::process::exit(1);
+    }
+}

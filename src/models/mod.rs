@@ -1,0 +1,4 @@
+//! Every SQL statement of portcullis: users, outstanding and blacklisted tokens, sessions.
+
+pub mod tokens;
+pub mod users;

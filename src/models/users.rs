@@ -1,0 +1,119 @@
+//! Provides the user records and the queries on them.
+
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+use crate::db::{DbConnection, now_seconds};
+
+/// The part of a user the request pipeline needs; never carries the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// A user together with the stored password hash, for credential checks only.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserWithPassword {
+    #[diesel(embed)]
+    pub user: User,
+    pub password: String,
+}
+
+/// A row of the administrators' user list.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = users)]
+pub struct UserSummary {
+    pub id: i32,
+    pub username: String,
+    pub email: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub last_login: Option<i64>,
+    pub date_joined: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: i32) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_with_password(
+    conn: &mut DbConnection,
+    username: &str,
+) -> QueryResult<Option<UserWithPassword>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(UserWithPassword::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<UserSummary>> {
+    users::table
+        .order(users::id)
+        .select(UserSummary::as_select())
+        .load(conn)
+}
+
+/// Inserts the user and returns its id; a duplicate username is a unique violation.
+pub fn create(conn: &mut DbConnection, new: &NewUser) -> QueryResult<i32> {
+    conn.transaction(|conn| {
+        diesel::insert_into(users::table)
+            .values((
+                users::username.eq(&new.username),
+                users::email.eq(&new.email),
+                users::password.eq(&new.password_hash),
+                users::is_active.eq(new.is_active),
+                users::is_staff.eq(new.is_staff),
+                users::is_superuser.eq(new.is_superuser),
+                users::date_joined.eq(now_seconds()),
+            ))
+            .execute(conn)?;
+        users::table
+            .filter(users::username.eq(&new.username))
+            .select(users::id)
+            .first(conn)
+    })
+}
+
+/// Returns false when no user has that name.
+pub fn set_password(conn: &mut DbConnection, username: &str, hash: &str) -> QueryResult<bool> {
+    let updated = diesel::update(users::table.filter(users::username.eq(username)))
+        .set(users::password.eq(hash))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult<bool> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::is_active.eq(active))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn touch_last_login(conn: &mut DbConnection, id: i32) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_login.eq(Some(now_seconds())))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,78 @@
+//! Provides the client's identity (its IP address), believing forwarded headers only from trusted proxies.
+//!
+//! DRF keys throttles on the whole client-controlled `X-Forwarded-For`, which lets anyone reset
+//! their own limit. Here the peer address is the client unless the peer is a trusted proxy; then
+//! `X-Forwarded-For` is read right to left, skipping trusted hops, and the first untrusted
+//! address is the client.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use ipnet::IpNet;
+
+pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = request.peer_addr().map(|addr| addr.ip())?;
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(resolve(peer, &forwarded, trusted_proxies))
+}
+
+fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // A hop we cannot read ends the chain of trust: the last trusted hop added it.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_it_forwards() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(resolve(peer, "1.2.3.4", &nets(&["127.0.0.1/32"])), peer);
+        assert_eq!(resolve(peer, "1.2.3.4", &[]), peer);
+    }
+
+    #[test]
+    fn trusted_hops_are_skipped_right_to_left() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
+        let client = resolve(proxy, "6.6.6.6, 198.51.100.7, 10.1.1.1", &trusted);
+        assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn trusted_peer_without_header_is_the_client() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(resolve(proxy, "", &nets(&["127.0.0.1/32"])), proxy);
+        assert_eq!(resolve(proxy, "garbage", &nets(&["127.0.0.1/32"])), proxy);
+    }
+}

@@ -1,0 +1,182 @@
+//! Provides `ApiError`, the one error type views return, with DRF's status codes and bodies.
+
+use actix_web::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+/// Whether a failure concerns credentials: DRF turns those into 401 or 403 depending on the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotAuthenticated,
+    AuthenticationFailed,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+    pub kind: ErrorKind,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, body: Value) -> ApiError {
+        ApiError {
+            status,
+            body,
+            kind: ErrorKind::Other,
+            retry_after: None,
+        }
+    }
+
+    fn detail(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError::new(status, json!({ "detail": detail.into() }))
+    }
+
+    /// No credentials: 401 with a challenge when the first authentication class has one, else 403.
+    pub fn not_authenticated() -> ApiError {
+        ApiError {
+            kind: ErrorKind::NotAuthenticated,
+            ..ApiError::detail(
+                StatusCode::UNAUTHORIZED,
+                "Authentication credentials were not provided.",
+            )
+        }
+    }
+
+    /// Bad credentials, `{"detail"}` only.
+    pub fn authentication_failed(detail: impl Into<String>) -> ApiError {
+        ApiError::authentication_failed_with(json!({ "detail": detail.into() }))
+    }
+
+    /// Bad credentials with a body of the caller's shape (simplejwt adds `code`, `messages`).
+    pub fn authentication_failed_with(body: Value) -> ApiError {
+        ApiError {
+            kind: ErrorKind::AuthenticationFailed,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, body)
+        }
+    }
+
+    pub fn permission_denied(detail: impl Into<String>) -> ApiError {
+        ApiError::detail(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn throttled(wait_seconds: u64) -> ApiError {
+        let unit = if wait_seconds == 1 {
+            "second"
+        } else {
+            "seconds"
+        };
+        ApiError {
+            retry_after: Some(wait_seconds),
+            ..ApiError::detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Request was throttled. Expected available in {wait_seconds} {unit}."),
+            )
+        }
+    }
+
+    pub fn method_not_allowed(method: &str) -> ApiError {
+        ApiError::detail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method \"{method}\" not allowed."),
+        )
+    }
+
+    pub fn not_acceptable() -> ApiError {
+        ApiError::detail(
+            StatusCode::NOT_ACCEPTABLE,
+            "Could not satisfy the request Accept header.",
+        )
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> ApiError {
+        ApiError::detail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Unsupported media type \"{content_type}\" in request."),
+        )
+    }
+
+    pub fn parse_error(detail: impl Into<String>) -> ApiError {
+        ApiError::detail(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes."),
+        )
+    }
+
+    /// Validation errors: `{"field": ["message", ...]}`.
+    pub fn validation(errors: Map<String, Value>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, Value::Object(errors))
+    }
+
+    pub fn non_field_error(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            json!({ "non_field_errors": [message.into()] }),
+        )
+    }
+
+    pub fn service_unavailable() -> ApiError {
+        ApiError::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable.",
+        )
+    }
+
+    /// Logs the cause; the client only learns that something went wrong on our side.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        log::error!("internal error: {cause}");
+        ApiError::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A server error occurred.",
+        )
+    }
+
+    pub fn is_auth_failure(&self) -> bool {
+        self.kind != ErrorKind::Other
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(error: crate::db::DbError) -> ApiError {
+        match error {
+            crate::db::DbError::Unavailable(cause) => {
+                log::warn!("database unavailable: {cause}");
+                ApiError::service_unavailable()
+            }
+            crate::db::DbError::Query(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<crate::hashers::HasherError> for ApiError {
+    fn from(error: crate::hashers::HasherError) -> ApiError {
+        match error {
+            crate::hashers::HasherError::Busy => {
+                log::warn!("password hashing queue full; refusing a credential check");
+                ApiError::service_unavailable()
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        crate::rest::response::render_error(self, None, None)
+    }
+}

@@ -1,0 +1,20 @@
+//! The Django REST Framework port: requests, the pluggable policies and the view dispatcher.
+
+pub mod authentication;
+pub mod client;
+pub mod exceptions;
+pub mod fields;
+pub mod negotiation;
+pub mod parsers;
+pub mod permissions;
+pub mod request;
+pub mod response;
+pub mod settings;
+pub mod throttling;
+pub mod views;
+
+pub use exceptions::ApiError;
+pub use request::Request;
+pub use response::Response;
+pub use settings::ApiSettings;
+pub use views::APIView;

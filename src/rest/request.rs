@@ -1,0 +1,110 @@
+//! Provides `Request`: the HTTP request plus what the pipeline learnt (user, client address).
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::models::users::User;
+use crate::rest::exceptions::ApiError;
+use crate::rest::parsers;
+
+pub struct Request {
+    pub http: HttpRequest,
+    payload: Option<Payload>,
+    /// The authenticated user; `None` is DRF's `AnonymousUser`.
+    pub user: Option<User>,
+    /// Name of the authentication class that authenticated the request.
+    pub authenticator: Option<&'static str>,
+    pub client_ip: Option<IpAddr>,
+    max_body_size: usize,
+    /// Headers the pipeline adds to whatever response the request gets (e.g. clearing a cookie).
+    response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
+}
+
+impl Request {
+    pub fn new(
+        http: HttpRequest,
+        payload: Payload,
+        client_ip: Option<IpAddr>,
+        max_body_size: usize,
+    ) -> Request {
+        Request {
+            http,
+            payload: Some(payload),
+            user: None,
+            authenticator: None,
+            client_ip,
+            max_body_size,
+            response_headers: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn method(&self) -> &Method {
+        self.http.method()
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// The raw value of a request header, as bytes (it need not be valid UTF-8).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.http.headers().get(name).map(HeaderValue::as_bytes)
+    }
+
+    /// The client address as a throttle key (DRF's `get_ident`).
+    pub fn ident(&self) -> String {
+        self.client_ip
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+    }
+
+    pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {
+        self.response_headers.borrow_mut().push((name, value));
+    }
+
+    pub fn take_response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        std::mem::take(&mut self.response_headers.borrow_mut())
+    }
+
+    /// Reads and parses the body once (DRF's `request.data`); later calls see an empty object.
+    pub async fn data(&mut self) -> Result<Value, ApiError> {
+        let content_type = self
+            .header("content-type")
+            .map(|ct| String::from_utf8_lossy(ct).into_owned())
+            .unwrap_or_default();
+        let body = self.body().await?;
+        parsers::parse(&content_type, body).await
+    }
+
+    async fn body(&mut self) -> Result<Bytes, ApiError> {
+        let limit = self.max_body_size;
+        let declared = self
+            .header("content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        let Some(mut payload) = self.payload.take() else {
+            return Ok(Bytes::new());
+        };
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::parse_error(format!("Could not read the request body - {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}

@@ -1,0 +1,239 @@
+//! Provides the in-process throttle store: one for the whole server, shared by every worker.
+//!
+//! DRF keeps, per key, the timestamps of the requests counted in the window. That is exact and
+//! gives `Retry-After` = time until the oldest leaves the window, but it grows with the rate.
+//! So: rates of up to `EXACT_LIMIT` requests keep that exact log (bounded by the rate itself,
+//! since refused requests are not recorded); larger rates, where one request more or less is
+//! noise, use a sliding-window counter of two fixed windows, constant size per key.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Hit, Rate, StoreError, ThrottleStore};
+
+pub const EXACT_LIMIT: u64 = 1000;
+const SHARDS: usize = 16;
+/// Every this many hits a shard drops the keys whose window has passed.
+const SWEEP_EVERY: u64 = 4096;
+
+#[derive(Debug)]
+enum History {
+    Log(VecDeque<f64>),
+    Windows {
+        start: f64,
+        current: u64,
+        previous: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    history: History,
+    expires: f64,
+}
+
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<String, Entry>,
+    hits: u64,
+}
+
+pub struct MemoryStore {
+    shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl MemoryStore {
+    fn shard(&self, key: &str) -> &Mutex<Shard> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// Number of keys held, for tests of the eviction.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.entries.len()))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for MemoryStore {
+    async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .map_err(|_| StoreError("throttle store lock poisoned".into()))?;
+        shard.hits += 1;
+        if shard.hits % SWEEP_EVERY == 0 {
+            shard.entries.retain(|_, entry| entry.expires > now);
+        }
+        let entry = shard
+            .entries
+            .entry(key.to_string())
+            .or_insert_with(|| Entry {
+                history: new_history(rate),
+                expires: now,
+            });
+        let hit = match &mut entry.history {
+            History::Log(log) => hit_log(log, rate, now),
+            History::Windows {
+                start,
+                current,
+                previous,
+            } => hit_windows(start, current, previous, rate, now),
+        };
+        entry.expires = now + 2.0 * rate.duration;
+        Ok(hit)
+    }
+}
+
+fn new_history(rate: Rate) -> History {
+    if rate.num_requests <= EXACT_LIMIT {
+        History::Log(VecDeque::new())
+    } else {
+        History::Windows {
+            start: 0.0,
+            current: 0,
+            previous: 0,
+        }
+    }
+}
+
+/// DRF's `SimpleRateThrottle`: drop what left the window, refuse at `num_requests`.
+pub fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64) -> Hit {
+    while log
+        .front()
+        .is_some_and(|&oldest| oldest <= now - rate.duration)
+    {
+        log.pop_front();
+    }
+    if log.len() as u64 >= rate.num_requests {
+        let oldest = log.front().copied().unwrap_or(now);
+        return Hit::Refused {
+            wait: rate.duration - (now - oldest),
+        };
+    }
+    log.push_back(now);
+    Hit::Allowed
+}
+
+/// Sliding-window counter: the previous window counts in proportion to its overlap.
+fn hit_windows(
+    start: &mut f64,
+    current: &mut u64,
+    previous: &mut u64,
+    rate: Rate,
+    now: f64,
+) -> Hit {
+    let d = rate.duration;
+    let window = (now / d).floor() * d;
+    if window > *start {
+        *previous = if window - *start <= d { *current } else { 0 };
+        *current = 0;
+        *start = window;
+    }
+    let limit = rate.num_requests as f64;
+    let elapsed = now - *start;
+    let estimate = *previous as f64 * (1.0 - elapsed / d) + *current as f64;
+    if estimate < limit {
+        *current += 1;
+        return Hit::Allowed;
+    }
+    let wait = if (*current as f64) < limit && *previous > 0 {
+        d * (1.0 - (limit - *current as f64) / *previous as f64) - elapsed
+    } else {
+        (d - elapsed) + d * (1.0 - limit / (*current).max(1) as f64)
+    };
+    Hit::Refused {
+        wait: wait.max(0.001),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(s: &str) -> Rate {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn exactly_n_per_window_then_wait_for_the_oldest() {
+        let store = MemoryStore::default();
+        let r = rate("3/min");
+        for t in [0.0, 1.0, 2.0] {
+            assert_eq!(store.hit("k", r, 1000.0 + t).await.unwrap(), Hit::Allowed);
+        }
+        let Hit::Refused { wait } = store.hit("k", r, 1010.0).await.unwrap() else {
+            panic!("fourth request allowed")
+        };
+        assert!((wait - 50.0).abs() < 1e-9);
+        // Refused requests are not recorded: once the oldest leaves, one slot opens.
+        assert_eq!(store.hit("k", r, 1060.5).await.unwrap(), Hit::Allowed);
+        assert!(matches!(
+            store.hit("k", r, 1060.6).await.unwrap(),
+            Hit::Refused { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn keys_are_independent() {
+        let store = MemoryStore::default();
+        let r = rate("1/min");
+        assert_eq!(store.hit("a", r, 1.0).await.unwrap(), Hit::Allowed);
+        assert_eq!(store.hit("b", r, 1.0).await.unwrap(), Hit::Allowed);
+        assert!(matches!(
+            store.hit("a", r, 2.0).await.unwrap(),
+            Hit::Refused { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn large_rates_use_constant_memory_and_still_limit() {
+        let store = MemoryStore::default();
+        let r = rate("5000/min");
+        let mut allowed = 0;
+        for i in 0..6000 {
+            if store.hit("k", r, 600.0 + i as f64 * 0.001).await.unwrap() == Hit::Allowed {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 5000);
+        let shard = store.shard("k").lock().unwrap();
+        assert!(matches!(
+            shard.entries["k"].history,
+            History::Windows { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn expired_keys_are_swept() {
+        let store = MemoryStore::default();
+        let r = rate("1/s");
+        for i in 0..(SWEEP_EVERY * SHARDS as u64 * 2) {
+            store.hit(&format!("key{i}"), r, i as f64).await.unwrap();
+        }
+        assert!(
+            store.len() < (SWEEP_EVERY as usize * SHARDS),
+            "{}",
+            store.len()
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Provides the pluggable throttling policies (anon, user, scoped) over a shared counter store.
+
+pub mod memory;
+pub mod rate;
+pub mod redis;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use crate::config::FailureMode;
+use crate::rest::exceptions::ApiError;
+use crate::rest::request::Request;
+
+pub use rate::Rate;
+
+/// The store's answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Hit {
+    /// Counted.
+    Allowed,
+    /// Not counted; the client may retry after this many seconds.
+    Refused { wait: f64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("throttle store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Where request histories live: one store for the whole process, or Redis for many instances.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Counts a request under `key` if fewer than `rate.num_requests` were counted in the last
+    /// `rate.duration` seconds before `now`; atomic, also under concurrent requests.
+    async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError>;
+
+    /// Whether the store can be reached (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A throttle's verdict: allowed, or refused with DRF's `wait()` in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub wait: Option<f64>,
+}
+
+#[async_trait(?Send)]
+pub trait Throttle: Send + Sync {
+    /// Records the request when allowed; a refused request is not recorded.
+    async fn allow_request(
+        &self,
+        request: &Request,
+        scope: Option<&str>,
+    ) -> Result<Decision, ApiError>;
+}
+
+/// Applies the failure mode when the store cannot be reached, and logs that at most once a minute.
+pub struct Counter {
+    store: Arc<dyn ThrottleStore>,
+    failure_mode: FailureMode,
+    last_failure_log: AtomicU64,
+}
+
+impl Counter {
+    pub fn new(store: Arc<dyn ThrottleStore>, failure_mode: FailureMode) -> Counter {
+        Counter {
+            store,
+            failure_mode,
+            last_failure_log: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ThrottleStore> {
+        &self.store
+    }
+
+    async fn decide(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
+        match self.store.hit(key, rate, now()).await {
+            Ok(Hit::Allowed) => Ok(Decision {
+                allowed: true,
+                wait: None,
+            }),
+            Ok(Hit::Refused { wait }) => Ok(Decision {
+                allowed: false,
+                wait: Some(wait),
+            }),
+            Err(error) => {
+                self.log_failure(&error);
+                match self.failure_mode {
+                    FailureMode::Open => Ok(Decision {
+                        allowed: true,
+                        wait: None,
+                    }),
+                    FailureMode::Closed => Err(ApiError::service_unavailable()),
+                }
+            }
+        }
+    }
+
+    fn log_failure(&self, error: &StoreError) {
+        let second = now() as u64;
+        let last = self.last_failure_log.load(Ordering::Relaxed);
+        if second >= last + 60
+            && self
+                .last_failure_log
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::error!("{error}; throttling fails {:?}", self.failure_mode);
+        }
+    }
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Limits anonymous requests per client address (scope `anon`); authenticated requests pass.
+pub struct AnonRateThrottle {
+    pub rate: Rate,
+    pub counter: Arc<Counter>,
+}
+
+#[async_trait(?Send)]
+impl Throttle for AnonRateThrottle {
+    async fn allow_request(
+        &self,
+        request: &Request,
+        _scope: Option<&str>,
+    ) -> Result<Decision, ApiError> {
+        if request.is_authenticated() {
+            return Ok(Decision {
+                allowed: true,
+                wait: None,
+            });
+        }
+        let key = format!("throttle_anon_{}", request.ident());
+        self.counter.decide(&key, self.rate).await
+    }
+}
+
+/// The user id when authenticated, else the client address: DRF's key for user and scoped throttles.
+fn user_or_ident(request: &Request) -> String {
+    match &request.user {
+        Some(user) => user.id.to_string(),
+        None => request.ident(),
+    }
+}
+
+/// Limits requests per user (scope `user`), anonymous ones per address.
+pub struct UserRateThrottle {
+    pub rate: Rate,
+    pub counter: Arc<Counter>,
+}
+
+#[async_trait(?Send)]
+impl Throttle for UserRateThrottle {
+    async fn allow_request(
+        &self,
+        request: &Request,
+        _scope: Option<&str>,
+    ) -> Result<Decision, ApiError> {
+        let key = format!("throttle_user_{}", user_or_ident(request));
+        self.counter.decide(&key, self.rate).await
+    }
+}
+
+/// Limits requests per user or address under the view's own `throttle_scope`.
+pub struct ScopedRateThrottle {
+    pub rates: std::collections::HashMap<String, Rate>,
+    pub counter: Arc<Counter>,
+}
+
+#[async_trait(?Send)]
+impl Throttle for ScopedRateThrottle {
+    async fn allow_request(
+        &self,
+        request: &Request,
+        scope: Option<&str>,
+    ) -> Result<Decision, ApiError> {
+        let Some((scope, rate)) = scope.and_then(|s| self.rates.get(s).map(|r| (s, *r))) else {
+            return Ok(Decision {
+                allowed: true,
+                wait: None,
+            });
+        };
+        let key = format!("throttle_{scope}_{}", user_or_ident(request));
+        self.counter.decide(&key, rate).await
+    }
+}

@@ -1,0 +1,1 @@
+//! Provides the Redis throttle store, so that several instances share one exact limit.

@@ -1,0 +1,331 @@
+//! Provides `APIView` and its dispatcher: negotiate, authenticate, permit, throttle, handle.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use futures_util::future::LocalBoxFuture;
+use serde_json::json;
+
+use crate::rest::authentication::Authentication;
+use crate::rest::client::client_ip;
+use crate::rest::exceptions::ApiError;
+use crate::rest::negotiation::{Accepted, negotiate};
+use crate::rest::parsers::PARSED_MEDIA_TYPES;
+use crate::rest::permissions::Permission;
+use crate::rest::request::Request;
+use crate::rest::response::{Response, render, render_error};
+use crate::rest::settings::ApiSettings;
+use crate::rest::throttling::Throttle;
+
+pub type Handler =
+    Arc<dyn Fn(Request) -> LocalBoxFuture<'static, Result<Response, ApiError>> + Send + Sync>;
+
+/// DRF's `http_method_names` order, which is also the order of the `Allow` header.
+const METHOD_ORDER: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+/// A view: per-method handlers plus optional overrides of the settings' class lists.
+pub struct APIView {
+    pub name: &'static str,
+    pub description: &'static str,
+    handlers: Vec<(Method, Handler)>,
+    authentication_classes: Option<Vec<Arc<dyn Authentication>>>,
+    permission_classes: Option<Vec<Arc<dyn Permission>>>,
+    throttle_classes: Option<Vec<Arc<dyn Throttle>>>,
+    throttle_scope: Option<String>,
+    /// A fixed challenge, as simplejwt's token views have without any authentication class.
+    www_authenticate: Option<String>,
+}
+
+/// The class lists in force for one view: its overrides, else the settings.
+struct Policies<'a> {
+    authentication: &'a [Arc<dyn Authentication>],
+    permission: &'a [Arc<dyn Permission>],
+    throttle: &'a [Arc<dyn Throttle>],
+}
+
+impl APIView {
+    pub fn new(name: &'static str) -> APIView {
+        APIView {
+            name,
+            description: "",
+            handlers: Vec::new(),
+            authentication_classes: None,
+            permission_classes: None,
+            throttle_classes: None,
+            throttle_scope: None,
+            www_authenticate: None,
+        }
+    }
+
+    pub fn on<F, Fut>(mut self, method: Method, handler: F) -> APIView
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response, ApiError>> + 'static,
+    {
+        let handler: Handler = Arc::new(move |request| Box::pin(handler(request)));
+        self.handlers.retain(|(m, _)| *m != method);
+        self.handlers.push((method, handler));
+        self
+    }
+
+    pub fn get<F, Fut>(self, handler: F) -> APIView
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response, ApiError>> + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    pub fn post<F, Fut>(self, handler: F) -> APIView
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response, ApiError>> + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    pub fn description(mut self, description: &'static str) -> APIView {
+        self.description = description;
+        self
+    }
+
+    pub fn authentication_classes(mut self, classes: Vec<Arc<dyn Authentication>>) -> APIView {
+        self.authentication_classes = Some(classes);
+        self
+    }
+
+    pub fn permission_classes(mut self, classes: Vec<Arc<dyn Permission>>) -> APIView {
+        self.permission_classes = Some(classes);
+        self
+    }
+
+    pub fn throttle_classes(mut self, classes: Vec<Arc<dyn Throttle>>) -> APIView {
+        self.throttle_classes = Some(classes);
+        self
+    }
+
+    pub fn throttle_scope(mut self, scope: &str) -> APIView {
+        self.throttle_scope = Some(scope.to_string());
+        self
+    }
+
+    pub fn www_authenticate(mut self, challenge: String) -> APIView {
+        self.www_authenticate = Some(challenge);
+        self
+    }
+
+    /// Mounts the view at `path`; every method reaches the dispatcher.
+    pub fn resource(self, path: &str) -> Resource {
+        let view = Arc::new(self);
+        web::resource(path).route(web::route().to(
+            move |http: HttpRequest, payload: web::Payload| {
+                let view = Arc::clone(&view);
+                async move { view.dispatch(http, payload.into_inner()).await }
+            },
+        ))
+    }
+
+    fn policies<'a>(&'a self, settings: &'a ApiSettings) -> Policies<'a> {
+        Policies {
+            authentication: self
+                .authentication_classes
+                .as_deref()
+                .unwrap_or(&settings.authentication_classes),
+            permission: self
+                .permission_classes
+                .as_deref()
+                .unwrap_or(&settings.permission_classes),
+            throttle: self
+                .throttle_classes
+                .as_deref()
+                .unwrap_or(&settings.throttle_classes),
+        }
+    }
+
+    /// DRF's `APIView.dispatch`: run the pipeline, then turn its outcome into a response.
+    pub async fn dispatch(
+        &self,
+        http: HttpRequest,
+        payload: actix_web::dev::Payload,
+    ) -> HttpResponse {
+        let settings = http
+            .app_data::<web::Data<ApiSettings>>()
+            .expect("ApiSettings registered as app data")
+            .clone();
+        let policies = self.policies(&settings);
+        let client = client_ip(&http, &settings.trusted_proxies);
+        let request = Request::new(http, payload, client, settings.max_body_size);
+        let accepted = negotiate(request.header("accept"));
+        let indent = accepted.as_ref().ok().and_then(|a| a.indent);
+        let (outcome, added_headers) = self.run(&policies, accepted, request).await;
+        let mut response = match outcome {
+            Ok(response) => {
+                let mut rendered = render(response.status, &response.data, indent);
+                for (name, value) in response.headers {
+                    rendered.headers_mut().insert(name, value);
+                }
+                rendered
+            }
+            Err(error) => render_error(&error, self.challenge(&policies).as_deref(), indent),
+        };
+        self.finalize(added_headers, &mut response);
+        response
+    }
+
+    /// Runs the phases in DRF's order; also returns the headers the phases asked to add.
+    async fn run(
+        &self,
+        policies: &Policies<'_>,
+        accepted: Result<Accepted, ApiError>,
+        mut request: Request,
+    ) -> (Result<Response, ApiError>, Vec<(HeaderName, HeaderValue)>) {
+        let handler = self.initial(policies, accepted, &mut request).await;
+        let added_headers = request.take_response_headers();
+        let outcome = match handler {
+            Ok(handler) => handler(request).await,
+            Err(error) => Err(error),
+        };
+        (outcome, added_headers)
+    }
+
+    /// DRF's `APIView.initial()` followed by the handler lookup.
+    async fn initial(
+        &self,
+        policies: &Policies<'_>,
+        accepted: Result<Accepted, ApiError>,
+        request: &mut Request,
+    ) -> Result<Handler, ApiError> {
+        accepted?;
+        self.perform_authentication(policies, request).await?;
+        self.check_permissions(policies, request)?;
+        self.check_throttles(policies, request).await?;
+        self.handler_for(request.method())
+    }
+
+    /// The first class that answers wins; the first that fails ends the request.
+    async fn perform_authentication(
+        &self,
+        policies: &Policies<'_>,
+        request: &mut Request,
+    ) -> Result<(), ApiError> {
+        for class in policies.authentication {
+            if let Some(user) = class.authenticate(request).await? {
+                request.user = Some(user);
+                request.authenticator = Some(class.name());
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn check_permissions(
+        &self,
+        policies: &Policies<'_>,
+        request: &Request,
+    ) -> Result<(), ApiError> {
+        for permission in policies.permission {
+            if let Err(denial) = permission.check(request) {
+                if !policies.authentication.is_empty() && !request.is_authenticated() {
+                    return Err(ApiError::not_authenticated());
+                }
+                return Err(ApiError::permission_denied(denial.message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every throttle sees the request (allowed ones record it); the longest wait is reported.
+    async fn check_throttles(
+        &self,
+        policies: &Policies<'_>,
+        request: &Request,
+    ) -> Result<(), ApiError> {
+        let mut waits = Vec::new();
+        for throttle in policies.throttle {
+            let decision = throttle
+                .allow_request(request, self.throttle_scope.as_deref())
+                .await?;
+            if !decision.allowed {
+                waits.push(decision.wait.unwrap_or(0.0));
+            }
+        }
+        match waits.into_iter().reduce(f64::max) {
+            None => Ok(()),
+            Some(wait) => Err(ApiError::throttled(wait.max(0.0).ceil() as u64)),
+        }
+    }
+
+    fn handler_for(&self, method: &Method) -> Result<Handler, ApiError> {
+        let lookup = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        if let Some((_, handler)) = self.handlers.iter().find(|(m, _)| m == lookup) {
+            return Ok(Arc::clone(handler));
+        }
+        if *method == Method::OPTIONS {
+            let metadata = self.metadata();
+            return Ok(Arc::new(move |_| {
+                let metadata = metadata.clone();
+                Box::pin(async move { Ok(Response::ok(metadata)) })
+            }));
+        }
+        Err(ApiError::method_not_allowed(method.as_str()))
+    }
+
+    /// DRF's `SimpleMetadata` answer to OPTIONS.
+    fn metadata(&self) -> serde_json::Value {
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "renders": ["application/json"],
+            "parses": PARSED_MEDIA_TYPES,
+        })
+    }
+
+    fn challenge(&self, policies: &Policies<'_>) -> Option<String> {
+        self.www_authenticate.clone().or_else(|| {
+            policies
+                .authentication
+                .first()
+                .and_then(|class| class.authenticate_header())
+        })
+    }
+
+    fn allowed_methods(&self) -> String {
+        METHOD_ORDER
+            .iter()
+            .filter(|m| {
+                **m == Method::OPTIONS
+                    || self.handlers.iter().any(|(h, _)| h == *m)
+                    || (**m == Method::HEAD && self.handlers.iter().any(|(h, _)| h == Method::GET))
+            })
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Headers every API response carries: `Allow`, `Vary`, and what the pipeline added.
+    fn finalize(&self, added_headers: Vec<(HeaderName, HeaderValue)>, response: &mut HttpResponse) {
+        let headers = response.headers_mut();
+        if let Ok(allow) = HeaderValue::from_str(&self.allowed_methods()) {
+            headers.insert(header::ALLOW, allow);
+        }
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        for (name, value) in added_headers {
+            headers.append(name, value);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The route table, and Django's answers for the paths it does not hold (301 to a slash, 404).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::health;
+use crate::hello::hello_view;
+use crate::jwt::views::token_views;
+use crate::rest::APIView;
+use crate::startup::AppState;
+
+const NOT_FOUND_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n";
+
+/// Every API view with its path.
+pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
+    let mut views = vec![("/hello/", hello_view())];
+    views.extend(token_views(
+        Arc::clone(&state.tokens),
+        &state.bearer_challenge(),
+    ));
+    views
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    let mut paths: HashSet<String> = HashSet::new();
+    for (path, view) in api_views(state) {
+        paths.insert(path.to_string());
+        cfg.service(view.resource(path));
+    }
+    cfg.route("/healthz", web::get().to(health::healthz));
+    cfg.route("/readyz", web::get().to(health::readyz));
+    let paths = Arc::new(paths);
+    cfg.default_service(web::to(move |request: HttpRequest| {
+        let paths = Arc::clone(&paths);
+        async move { append_slash_or_not_found(&request, &paths) }
+    }));
+}
+
+/// Django's `APPEND_SLASH`: a path that exists with a trailing slash is redirected there.
+fn append_slash_or_not_found(request: &HttpRequest, paths: &HashSet<String>) -> HttpResponse {
+    let path = request.path();
+    if !path.ends_with('/') && paths.contains(&format!("{path}/")) {
+        let query = request.query_string();
+        let location = if query.is_empty() {
+            format!("{path}/")
+        } else {
+            format!("{path}/?{query}")
+        };
+        return HttpResponse::MovedPermanently()
+            .insert_header((header::LOCATION, location))
+            .content_type("text/html; charset=utf-8")
+            .finish();
+    }
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(NOT_FOUND_PAGE)
+}
+
+/// The client address the access log shows: the same identity the throttles use.
+pub fn log_client(request: &ServiceRequest, trusted: &[ipnet::IpNet]) -> String {
+    crate::rest::client::client_ip(request.request(), trusted)
+        .map_or_else(|| "-".to_string(), |ip| ip.to_string())
+}
