@@ -1,0 +1,4 @@
+//! One integration-test binary: each test starts the real server on a loopback port.
+
+mod helpers;
+mod smoke;
