@@ -15,6 +15,7 @@ fn main() {
     env_logger::Builder::new()
         .parse_filters(&config.rust_log)
         .init();
+    portcullis::startup::log_secret_key_source(&config.secret_key_source);
     if let Err(e) = portcullis::commands::run(cli.command, config) {
         eprintln!("portcullis: {e}");
         std::process::exit(1);

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Accounts;
 use crate::config::{Config, SecretKeySource};
+
 use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
 use crate::jwt::TokenBackend;
@@ -179,7 +180,6 @@ impl Application {
 
     pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, String> {
         migrate(&config)?;
-        log_secret_key_source(&config.secret_key_source);
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let state = web::Data::new(AppState::build(config)?);
         let settings = web::Data::new(state.api_settings()?);
@@ -219,14 +219,15 @@ fn security_headers() -> DefaultHeaders {
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
 }
 
-fn log_secret_key_source(source: &SecretKeySource) {
+/// Says where the signing key came from; a generated key deserves a warning.
+pub fn log_secret_key_source(source: &SecretKeySource) {
     match source {
         SecretKeySource::Generated(path) => log::warn!(
             "SECRET_KEY is not set: generated a random key and stored it in {} (mode 0600); \
              set SECRET_KEY to share one key between instances",
             path.display()
         ),
-        SecretKeySource::File(path) => log::info!("SECRET_KEY read from {}", path.display()),
+        SecretKeySource::File(path) => log::debug!("SECRET_KEY read from {}", path.display()),
         SecretKeySource::Environment => {}
     }
 }

@@ -1,4 +1,5 @@
 //! One integration-test binary: each test starts the real server on a loopback port.
 
+mod cli;
 mod helpers;
 mod smoke;
