@@ -1,6 +1,7 @@
 //! portcullis: Django REST Framework's pipeline and simplejwt's endpoints on actix-web.
 
 pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -8,6 +8,8 @@ use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Accounts;
+use crate::admin::authentication::SessionAuthentication;
+use crate::admin::session::SessionStore;
 use crate::config::{Config, SecretKeySource};
 
 use crate::db::{self, DbPool};
@@ -35,6 +37,7 @@ pub struct AppState {
     pub backend: Arc<TokenBackend>,
     pub tokens: Arc<TokenService>,
     pub counter: Arc<Counter>,
+    pub sessions: Arc<SessionStore>,
 }
 
 impl AppState {
@@ -64,7 +67,13 @@ impl AppState {
         });
         let store = throttle_store(&config)?;
         let counter = Arc::new(Counter::new(store, config.throttle_failure_mode));
+        let sessions = Arc::new(SessionStore::new(
+            pool.clone(),
+            config.session_cookie_age,
+            config.session_cookie_secure,
+        ));
         Ok(AppState {
+            sessions,
             config,
             pool,
             accounts,
@@ -110,6 +119,12 @@ impl AppState {
                 accounts: Arc::clone(&self.accounts),
                 header_types: self.config.auth_header_types.clone(),
                 www_authenticate_realm: REALM.to_string(),
+            })),
+            "session" => Ok(Arc::new(SessionAuthentication {
+                sessions: Arc::clone(&self.sessions),
+                accounts: Arc::clone(&self.accounts),
+                trusted_origins: self.config.csrf_trusted_origins.clone(),
+                trusted_proxies: self.config.trusted_proxies.clone(),
             })),
             "basic" => Ok(Arc::new(BasicAuthentication {
                 accounts: Arc::clone(&self.accounts),

@@ -35,5 +35,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Integer,
+        key_hash -> Text,
+        user_id -> Integer,
+        csrf_secret -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(outstanding_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, outstanding_tokens, blacklisted_tokens);
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    outstanding_tokens,
+    blacklisted_tokens,
+    sessions
+);

@@ -1,4 +1,5 @@
 //! Every SQL statement of portcullis: users, outstanding and blacklisted tokens, sessions.
 
+pub mod sessions;
 pub mod tokens;
 pub mod users;

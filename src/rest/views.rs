@@ -325,6 +325,18 @@ impl APIView {
         }
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
         for (name, value) in added_headers {
+            // One `Vary: Accept, Cookie` line, as Django's middleware writes it.
+            if name == header::VARY {
+                let merged = headers
+                    .get(header::VARY)
+                    .and_then(|old| old.to_str().ok())
+                    .zip(value.to_str().ok())
+                    .and_then(|(old, new)| HeaderValue::from_str(&format!("{old}, {new}")).ok());
+                if let Some(merged) = merged {
+                    headers.insert(header::VARY, merged);
+                    continue;
+                }
+            }
             headers.append(name, value);
         }
     }

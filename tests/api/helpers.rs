@@ -38,8 +38,6 @@ fn base_vars(dir: &std::path::Path) -> HashMap<String, String> {
     set(&mut vars, "WORKERS", "2");
     set(&mut vars, "BCRYPT_COST", "4");
     set(&mut vars, "RUST_LOG", "warn");
-    // Until SessionAuthentication lands, the default `jwt,session,basic` is refused at startup.
-    set(&mut vars, "AUTHENTICATION_CLASSES", "jwt,basic");
     set(
         &mut vars,
         "THROTTLE_RATES",

@@ -1,0 +1,118 @@
+//! Provides the server-side session store and the `sessionid` cookie (Django's names and flags).
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header::HeaderValue;
+use diesel::Connection;
+
+use crate::db::{self, DbPool, now_seconds};
+use crate::models::sessions::{self, SessionRecord};
+use crate::rest::ApiError;
+
+/// Django's `SESSION_COOKIE_NAME`.
+pub const COOKIE_NAME: &str = "sessionid";
+/// Random bytes in a session id: 256 bits, hex-encoded in the cookie.
+const KEY_BYTES: usize = 32;
+
+/// What Django sends to delete the session cookie (`response.delete_cookie`), byte for byte.
+pub const CLEAR_COOKIE: &str =
+    "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax";
+
+pub fn clear_cookie_header() -> HeaderValue {
+    HeaderValue::from_static(CLEAR_COOKIE)
+}
+
+/// A signed-in session: its id (only ever in the cookie) and its row.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub key: String,
+    pub record: SessionRecord,
+}
+
+/// Sessions in the database, expiring `cookie_age` seconds after sign-in.
+pub struct SessionStore {
+    pool: DbPool,
+    cookie_age: u64,
+    secure: bool,
+}
+
+impl SessionStore {
+    pub fn new(pool: DbPool, cookie_age: u64, secure: bool) -> SessionStore {
+        SessionStore {
+            pool,
+            cookie_age,
+            secure,
+        }
+    }
+
+    /// The session id the request presents, when it is shaped like one of ours.
+    pub fn presented_key(http: &HttpRequest) -> Option<String> {
+        let cookie = http.cookie(COOKIE_NAME)?;
+        Some(cookie.value().to_string())
+    }
+
+    /// The live session for that id; `None` when unknown, expired or malformed.
+    pub async fn load(&self, key: &str) -> Result<Option<Session>, ApiError> {
+        // A value that is not 64 hex digits was never issued: no need to ask the database.
+        if key.len() != 2 * KEY_BYTES || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let owned = key.to_string();
+        let record = db::run(&self.pool, move |conn| sessions::find_active(conn, &owned)).await?;
+        Ok(record.map(|record| Session {
+            key: key.to_string(),
+            record,
+        }))
+    }
+
+    /// Starts a session for the user, with a new id and a new CSRF secret (never a reused one:
+    /// no session fixation), ends `previous` if given, and records the sign-in time.
+    pub async fn start(&self, user_id: i32, previous: Option<String>) -> Result<Session, ApiError> {
+        let mut bytes = [0u8; KEY_BYTES];
+        getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+        let key = hex::encode(bytes);
+        let csrf_secret = super::csrf::new_secret();
+        let expires_at = now_seconds() + self.cookie_age as i64;
+        let (k, s) = (key.clone(), csrf_secret.clone());
+        db::run(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                if let Some(previous) = previous {
+                    sessions::delete(conn, &previous)?;
+                }
+                sessions::create(conn, &k, user_id, &s, expires_at)?;
+                crate::models::users::touch_last_login(conn, user_id)
+            })
+        })
+        .await?;
+        Ok(Session {
+            key,
+            record: SessionRecord {
+                user_id,
+                csrf_secret,
+                expires_at,
+            },
+        })
+    }
+
+    /// Ends the session server-side: its cookie no longer works anywhere.
+    pub async fn end(&self, key: &str) -> Result<(), ApiError> {
+        let key = key.to_string();
+        db::run(&self.pool, move |conn| sessions::delete(conn, &key)).await?;
+        Ok(())
+    }
+
+    /// The cookie that carries a new session: HttpOnly, SameSite=Lax, Path=/, Secure if set.
+    pub fn cookie(&self, session: &Session) -> Cookie<'static> {
+        Cookie::build(COOKIE_NAME, session.key.clone())
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(CookieDuration::seconds(self.cookie_age as i64))
+            .finish()
+    }
+
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+}
