@@ -254,3 +254,229 @@ pub fn claims(token: &str) -> Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requests and replies used across the API tests.
+
+/// A response read in full: status, headers, raw body and the body as JSON (`Null` if not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and the exact JSON body, with `Content-Type: application/json`.
+    pub fn assert_json(&self, status: u16, body: Value) {
+        assert_eq!(
+            (self.status, &self.body),
+            (status, &body),
+            "unexpected reply: {}",
+            self.text
+        );
+        assert_eq!(self.header("content-type"), Some("application/json"));
+    }
+
+    /// A 401 with the given body and the Bearer challenge.
+    pub fn assert_unauthorized(&self, body: Value) {
+        self.assert_json(401, body);
+        assert_eq!(self.header("www-authenticate"), Some(BEARER_CHALLENGE));
+    }
+
+    /// A non-401 error: the given status and body, and no challenge.
+    pub fn assert_error_without_challenge(&self, status: u16, body: Value) {
+        self.assert_json(status, body);
+        assert_eq!(self.header("www-authenticate"), None);
+    }
+}
+
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"api\"";
+
+pub async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        text,
+        body,
+    }
+}
+
+/// simplejwt's shape-2 body: `{"detail", "code": "token_not_valid"}`.
+pub fn token_not_valid(detail: &str) -> Value {
+    serde_json::json!({"detail": detail, "code": "token_not_valid"})
+}
+
+/// The shape-3 body `/hello/` gives for an access token that does not validate.
+pub fn access_token_not_valid(message: &str) -> Value {
+    serde_json::json!({
+        "detail": "Given token not valid for any token type",
+        "code": "token_not_valid",
+        "messages": [{"token_class": "AccessToken", "token_type": "access", "message": message}],
+    })
+}
+
+pub fn not_provided() -> Value {
+    serde_json::json!({"detail": "Authentication credentials were not provided."})
+}
+
+/// Claims of a valid token of `token_type` for `user_id`, as the server would issue them now.
+pub fn valid_claims(token_type: &str, user_id: &str) -> Value {
+    let lifetime = if token_type == "refresh" { 86_400 } else { 300 };
+    serde_json::json!({
+        "token_type": token_type,
+        "exp": now() + lifetime,
+        "iat": now(),
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "user_id": user_id,
+    })
+}
+
+/// `claims` with `key` set to `value`, or removed when `value` is `Null`.
+pub fn with_claim(mut claims: Value, key: &str, value: Value) -> Value {
+    let map = claims.as_object_mut().unwrap();
+    if value.is_null() {
+        map.remove(key);
+    } else {
+        map.insert(key.to_string(), value);
+    }
+    claims
+}
+
+/// A compact JWS with any header and payload bytes, HMAC-signed with `key` under `algorithm`.
+pub fn sign_raw(header: &[u8], payload: &[u8], key: &[u8], algorithm: &str) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let message = format!("{}.{}", b64(header), b64(payload));
+    let algorithm = algorithm.parse::<jsonwebtoken::Algorithm>().unwrap();
+    let key = jsonwebtoken::EncodingKey::from_secret(key);
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).unwrap();
+    format!("{message}.{signature}")
+}
+
+/// `sign_raw` with the usual HS256 header and a JSON payload.
+pub fn sign_with_key(claims: &Value, key: &[u8]) -> String {
+    sign_raw(
+        br#"{"alg":"HS256","typ":"JWT"}"#,
+        claims.to_string().as_bytes(),
+        key,
+        "HS256",
+    )
+}
+
+impl TestApp {
+    pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.client.request(method, self.url(path))
+    }
+
+    /// Sends `builder` and reads the reply.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        reply(builder.send().await.unwrap()).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(&body))
+            .await
+    }
+
+    /// `POST path` with a raw body of the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let builder = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .body(body.into());
+        self.send(builder).await
+    }
+
+    /// `GET /hello/` with this `Authorization` header value (raw bytes allowed).
+    pub async fn hello_with_authorization(&self, authorization: impl AsRef<[u8]>) -> Reply {
+        let value = reqwest::header::HeaderValue::from_bytes(authorization.as_ref()).unwrap();
+        self.send(
+            self.request("GET", "/hello/")
+                .header("Authorization", value),
+        )
+        .await
+    }
+
+    /// `GET /hello/` with `Authorization: Bearer <token>`.
+    pub async fn hello_with_token(&self, token: &str) -> Reply {
+        self.hello_with_authorization(format!("Bearer {token}"))
+            .await
+    }
+
+    /// `GET /hello/` with Basic credentials.
+    pub async fn hello_with_basic(&self, username: &str, password: &str) -> Reply {
+        use base64::Engine;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.hello_with_authorization(format!("Basic {credentials}"))
+            .await
+    }
+
+    /// `POST /api/token/refresh/` with `{"refresh": token}`.
+    pub async fn refresh(&self, refresh: &str) -> Reply {
+        self.post(
+            "/api/token/refresh/",
+            serde_json::json!({"refresh": refresh}),
+        )
+        .await
+    }
+
+    /// `POST /api/token/verify/` with `{"token": token}`.
+    pub async fn verify(&self, token: &str) -> Reply {
+        self.post("/api/token/verify/", serde_json::json!({"token": token}))
+            .await
+    }
+
+    /// `POST /api/token/blacklist/` with `{"refresh": token}`.
+    pub async fn blacklist(&self, refresh: &str) -> Reply {
+        self.post(
+            "/api/token/blacklist/",
+            serde_json::json!({"refresh": refresh}),
+        )
+        .await
+    }
+
+    /// Signs `valid_claims(token_type, user_id)` with the app's key.
+    pub fn forge(&self, token_type: &str, user_id: &str) -> String {
+        self.sign(valid_claims(token_type, user_id))
+    }
+
+    /// Sends raw bytes over a new TCP connection and returns what the server answered.
+    pub async fn raw_http(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        );
+        let _ = read.await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Whether the server still answers a normal request correctly.
+    pub async fn assert_still_serving(&self) {
+        let reply = self.send(self.request("GET", "/hello/")).await;
+        reply.assert_unauthorized(not_provided());
+    }
+}

@@ -1,5 +1,14 @@
 //! One integration-test binary: each test starts the real server on a loopback port.
 
+mod bad_input;
+mod basic_auth;
 mod cli;
+mod hello;
 mod helpers;
+mod routing;
 mod smoke;
+mod throttling;
+mod token_blacklist;
+mod token_obtain;
+mod token_refresh;
+mod token_verify;

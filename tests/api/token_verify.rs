@@ -1,0 +1,100 @@
+//! `POST /api/token/verify/`: CONTRACT.md section 6.
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn seeded() -> TestApp {
+    let app = spawn_app().await;
+    app.seed_reference_users();
+    app
+}
+
+#[tokio::test]
+async fn valid_access_and_refresh_tokens_verify_as_empty_object() {
+    let app = seeded().await;
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    for token in [&refresh, &access] {
+        app.verify(token).await.assert_json(200, json!({}));
+    }
+}
+
+#[tokio::test]
+async fn verification_ignores_type_and_user() {
+    let app = seeded().await;
+    let tokens = [
+        with_claim(valid_claims("access", "1"), "token_type", Value::Null),
+        with_claim(valid_claims("access", "1"), "user_id", Value::Null),
+        valid_claims("access", "999999999"),
+        valid_claims("refresh", "2"),
+    ];
+    for claims in tokens {
+        app.verify(&app.sign(claims))
+            .await
+            .assert_json(200, json!({}));
+    }
+}
+
+#[tokio::test]
+async fn garbage_bad_signatures_and_other_keys_are_401_invalid() {
+    let app = seeded().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let (head, rest) = access.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let other_payload = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(valid_claims("access", "3").to_string())
+    };
+    for token in [
+        "garbage".to_string(),
+        format!("{head}.{other_payload}.{signature}"),
+        sign_with_key(
+            &valid_claims("access", "1"),
+            b"another-key-that-is-long-enough-32b",
+        ),
+    ] {
+        app.verify(&token)
+            .await
+            .assert_unauthorized(token_not_valid("Token is invalid"));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401_expired() {
+    let app = seeded().await;
+    let expired = with_claim(valid_claims("access", "1"), "exp", json!(now() - 10));
+    app.verify(&app.sign(expired))
+        .await
+        .assert_unauthorized(token_not_valid("Token is expired"));
+}
+
+#[tokio::test]
+async fn tokens_without_exp_or_jti_are_401_with_their_message() {
+    let app = seeded().await;
+    let no_exp = with_claim(valid_claims("access", "1"), "exp", Value::Null);
+    app.verify(&app.sign(no_exp))
+        .await
+        .assert_unauthorized(token_not_valid("Token has no 'exp' claim"));
+    let no_jti = with_claim(valid_claims("access", "1"), "jti", Value::Null);
+    app.verify(&app.sign(no_jti))
+        .await
+        .assert_unauthorized(token_not_valid("Token has no id"));
+}
+
+#[tokio::test]
+async fn a_blacklisted_refresh_token_is_400_without_challenge() {
+    let app = seeded().await;
+    let (refresh, _) = app.obtain("vitor", PASSWORD).await;
+    app.blacklist(&refresh).await.assert_json(200, json!({}));
+    app.verify(&refresh)
+        .await
+        .assert_error_without_challenge(400, json!({"non_field_errors": ["Token is blacklisted"]}));
+}
+
+#[tokio::test]
+async fn missing_token_field_is_400() {
+    let app = seeded().await;
+    app.post("/api/token/verify/", json!({"refresh": "x"}))
+        .await
+        .assert_error_without_challenge(400, json!({"token": ["This field is required."]}));
+}
