@@ -68,6 +68,10 @@ pub struct Config {
     pub session_cookie_secure: bool,
     pub csrf_trusted_origins: Vec<String>,
     pub redis_url: Option<String>,
+    /// Prepended to every Redis key, so deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// Bound on every Redis round trip (connect, script, ping).
+    pub redis_timeout: Duration,
     pub throttle_failure_mode: FailureMode,
     pub trusted_proxies: Vec<IpNet>,
     pub db_pool_size: u32,
@@ -156,6 +160,8 @@ impl Config {
             session_cookie_secure: vars.boolean("SESSION_COOKIE_SECURE", false)?,
             csrf_trusted_origins: vars.list("CSRF_TRUSTED_ORIGINS", ""),
             redis_url: vars.get("REDIS_URL").filter(|url| !url.is_empty()),
+            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "portcullis:"),
+            redis_timeout: Duration::from_millis(vars.parse("REDIS_TIMEOUT_MS", 250)?),
             throttle_failure_mode: match vars.string("THROTTLE_FAILURE_MODE", "open").as_str() {
                 "open" => FailureMode::Open,
                 "closed" => FailureMode::Closed,

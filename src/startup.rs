@@ -22,6 +22,7 @@ use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
 use crate::rest::permissions::parse_permission_classes;
 use crate::rest::throttling::memory::MemoryStore;
+use crate::rest::throttling::redis::RedisStore;
 use crate::rest::throttling::{
     AnonRateThrottle, Counter, ScopedRateThrottle, Throttle, ThrottleStore, UserRateThrottle,
 };
@@ -165,7 +166,11 @@ impl AppState {
 fn throttle_store(config: &Config) -> Result<Arc<dyn ThrottleStore>, String> {
     match &config.redis_url {
         None => Ok(Arc::new(MemoryStore::default())),
-        Some(url) => Err(format!("REDIS_URL={url} is not supported by this build")),
+        Some(url) => Ok(Arc::new(RedisStore::new(
+            url,
+            &config.redis_key_prefix,
+            config.redis_timeout,
+        )?)),
     }
 }
 

@@ -59,7 +59,11 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
 
 /// Builds the pool without connecting: the server starts even while the database is down.
 pub fn build_pool(config: &Config) -> DbPool {
-    let manager = ConnectionManager::<DbConnection>::new(connection_url(&config.database_url));
+    let url = with_connect_timeout(
+        &connection_url(&config.database_url),
+        config.db_connect_timeout,
+    );
+    let manager = ConnectionManager::<DbConnection>::new(url);
     Pool::builder()
         .max_size(config.db_pool_size)
         .min_idle(Some(0))
@@ -83,14 +87,46 @@ fn connection_url(database_url: &str) -> String {
     database_url.trim_start_matches("sqlite://").to_string()
 }
 
-/// Applies pending migrations and returns the versions it applied.
-pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
-    let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+/// Bounds libpq's own connect, so a database host that drops packets does not keep the pool's
+/// connector threads stuck past the pool's timeout (libpq counts whole seconds, at least 2).
+fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
+    if !crate::config::is_postgres_url(url) || url.contains("connect_timeout=") {
+        return url.to_string();
     }
-    .map_err(|e| e.to_string())?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    let seconds = timeout.as_secs_f64().ceil().max(2.0) as u64;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+/// Any number, as long as every instance uses the same: it names the migration lock in
+/// PostgreSQL's advisory-lock space.
+const MIGRATION_LOCK_ID: i64 = 0x706f_7274_6375_6c6c; // "portcull"
+
+/// Applies pending migrations and returns the versions it applied.
+///
+/// On PostgreSQL, instances starting together would race to apply the same migration; a
+/// session advisory lock lets one apply them while the others wait, then find nothing to do.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    let versions = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
+        applied.iter().map(|v| v.to_string()).collect::<Vec<_>>()
+    };
+    match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(versions)
+            .map_err(|e| e.to_string()),
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+                .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(versions)
+                .map_err(|e| e.to_string());
+            // Closing the connection would release it too; unlock for callers that keep it.
+            let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"));
+            applied
+        }
+    }
 }
 
 /// Current Unix time in whole seconds, the unit every timestamp column uses.
@@ -117,8 +153,20 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        Ok(query(&mut conn)?)
+        query(&mut conn).map_err(lost_connection_is_unavailable)
     })
     .await
     .map_err(|e| DbError::Unavailable(e.to_string()))?
+}
+
+/// A connection that broke under a query (the database went away) is an outage, not a bug: 503.
+fn lost_connection_is_unavailable(error: diesel::result::Error) -> DbError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            kind @ (DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand),
+            info,
+        ) => DbError::Unavailable(format!("{kind:?}: {}", info.message())),
+        other => DbError::Query(other),
+    }
 }
