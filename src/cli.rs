@@ -55,4 +55,6 @@ pub enum Command {
     Changepassword { username: String },
     /// Delete outstanding and blacklisted token records that have expired.
     Flushexpiredtokens,
+    /// Delete expired administrator sessions (Django's clearsessions).
+    Clearsessions,
 }

@@ -8,6 +8,7 @@ use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Accounts;
+use crate::admin::Admin;
 use crate::admin::authentication::SessionAuthentication;
 use crate::admin::session::SessionStore;
 use crate::config::{Config, SecretKeySource};
@@ -39,6 +40,7 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub counter: Arc<Counter>,
     pub sessions: Arc<SessionStore>,
+    pub admin: Arc<Admin>,
 }
 
 impl AppState {
@@ -73,7 +75,14 @@ impl AppState {
             config.session_cookie_age,
             config.session_cookie_secure,
         ));
+        let admin = Arc::new(Admin::new(
+            &config,
+            Arc::clone(&sessions),
+            Arc::clone(&accounts),
+            Arc::clone(&counter),
+        )?);
         Ok(AppState {
+            admin,
             sessions,
             config,
             pool,

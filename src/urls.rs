@@ -31,6 +31,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         paths.insert(path.to_string());
         cfg.service(view.resource(path));
     }
+    crate::admin::configure(
+        cfg,
+        Arc::clone(&state.admin),
+        &state.config.static_dir,
+        &mut paths,
+    );
     cfg.route("/healthz", web::get().to(health::healthz));
     cfg.route("/readyz", web::get().to(health::readyz));
     let paths = Arc::new(paths);

@@ -2,4 +2,160 @@
 
 pub mod authentication;
 pub mod csrf;
+pub mod dashboard;
+pub mod login;
+pub mod pages;
 pub mod session;
+pub mod templates;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use ipnet::IpNet;
+
+use crate::accounts::Accounts;
+use crate::config::{Config, FailureMode};
+use crate::db::DbPool;
+use crate::models::users::User;
+use crate::rest::ApiError;
+use crate::rest::throttling::{Counter, Rate};
+use session::{Session, SessionStore};
+use templates::Templates;
+
+/// Failed sign-ins allowed per client and username when `THROTTLE_RATES` names no `login` rate.
+const DEFAULT_LOGIN_RATE: Rate = Rate {
+    num_requests: 5,
+    duration: 60.0,
+};
+
+/// Every admin page with its path (they also get Django's `APPEND_SLASH` redirect).
+pub const PATHS: &[&str] = &[
+    "/admin/",
+    "/admin/login/",
+    "/admin/logout/",
+    "/admin/tokens/blacklist/",
+    "/admin/users/deactivate/",
+];
+
+/// What the admin pages share.
+pub struct Admin {
+    pub templates: Templates,
+    pub sessions: Arc<SessionStore>,
+    pub accounts: Arc<Accounts>,
+    pub pool: DbPool,
+    pub counter: Arc<Counter>,
+    pub login_rate: Rate,
+    pub failure_mode: FailureMode,
+    pub trusted_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Admin {
+    pub fn new(
+        config: &Config,
+        sessions: Arc<SessionStore>,
+        accounts: Arc<Accounts>,
+        counter: Arc<Counter>,
+    ) -> Result<Admin, String> {
+        Ok(Admin {
+            templates: Templates::load(&config.templates_dir)?,
+            pool: accounts.pool().clone(),
+            sessions,
+            accounts,
+            counter,
+            login_rate: config
+                .throttle_rates
+                .get("login")
+                .copied()
+                .unwrap_or(DEFAULT_LOGIN_RATE),
+            failure_mode: config.throttle_failure_mode,
+            trusted_origins: config.csrf_trusted_origins.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+        })
+    }
+
+    /// The request's session and its user, when that user is active staff (Django's
+    /// `AdminSite.has_permission`).
+    pub async fn staff_session(
+        &self,
+        http: &HttpRequest,
+    ) -> Result<Option<(Session, User)>, ApiError> {
+        let Some(key) = SessionStore::presented_key(http) else {
+            return Ok(None);
+        };
+        let Some(session) = self.sessions.load(&key).await? else {
+            return Ok(None);
+        };
+        let user = self.accounts.get_user(session.record.user_id).await?;
+        Ok(user
+            .filter(|user| user.is_active && user.is_staff)
+            .map(|user| (session, user)))
+    }
+
+    /// Django's CSRF check for a form post: Origin/Referer, then the token against `secret`.
+    pub fn check_csrf(
+        &self,
+        http: &HttpRequest,
+        secret: Option<&str>,
+        form_token: Option<&str>,
+    ) -> Result<(), String> {
+        let origin = csrf::RequestOrigin::of(http, &self.trusted_proxies);
+        csrf::check_origin(&origin, &self.trusted_origins)?;
+        let header = http
+            .headers()
+            .get(csrf::HEADER_NAME)
+            .and_then(|v| v.to_str().ok());
+        let token = match (form_token, header) {
+            (Some(token), _) if !token.is_empty() => Some((token, csrf::TokenSource::Post)),
+            (_, Some(token)) => Some((token, csrf::TokenSource::Header)),
+            _ => None,
+        };
+        csrf::check_token(secret, token)
+    }
+}
+
+/// Mounts the admin pages and `/static/`; adds the admin paths to `paths` for `APPEND_SLASH`.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    admin: Arc<Admin>,
+    static_dir: &std::path::Path,
+    paths: &mut HashSet<String>,
+) {
+    paths.extend(PATHS.iter().map(|p| p.to_string()));
+    cfg.app_data(web::Data::from(admin))
+        .service(
+            web::resource("/admin/")
+                .route(web::get().to(dashboard::index))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/login/")
+                .route(web::get().to(login::login_page))
+                .route(web::post().to(login::login))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/logout/")
+                .route(web::post().to(login::logout))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/tokens/blacklist/")
+                .route(web::post().to(dashboard::blacklist_token))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/users/deactivate/")
+                .route(web::post().to(dashboard::deactivate_user))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(actix_files::Files::new("/static", static_dir));
+}
+
+/// Django's `HttpResponseNotAllowed` for the admin views (`require_POST` and friends).
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .content_type("text/html; charset=utf-8")
+        .finish()
+}

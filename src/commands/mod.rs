@@ -1,6 +1,7 @@
 //! Runs the command-line commands.
 
 pub mod serve;
+pub mod sessions;
 pub mod users;
 
 use crate::cli::Command;
@@ -30,5 +31,6 @@ pub fn run(command: Command, config: Config) -> Result<(), String> {
         } => users::createuser(&config, username, email, staff, superuser, inactive),
         Command::Changepassword { username } => users::changepassword(&config, &username),
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
+        Command::Clearsessions => sessions::clearsessions(&config),
     }
 }

@@ -2,10 +2,12 @@
 
 mod bad_input;
 mod basic_auth;
+mod admin;
 mod cli;
 mod hello;
 mod helpers;
 mod routing;
+mod sessions;
 mod smoke;
 mod throttling;
 mod token_blacklist;

@@ -1,0 +1,182 @@
+//! Provides the dashboard (`/admin/`) and its two actions: blacklist a token, deactivate a user.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::Connection;
+use minijinja::{Value, context};
+
+use crate::admin::Admin;
+use crate::admin::csrf;
+use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
+use crate::admin::session::Session;
+use crate::db;
+use crate::models::users::User;
+use crate::models::{sessions, tokens, users};
+use crate::rest::ApiError;
+
+/// Rows shown at most: the page stays small; `flushexpiredtokens` keeps the table short.
+const MAX_TOKENS: i64 = 200;
+
+/// Where a visitor without a staff session is sent (Django's `redirect_to_login`).
+const LOGIN_REDIRECT: &str = "/admin/login/?next=/admin/";
+
+/// Outcomes of the actions, told by a fixed code in the redirect (no text from the request
+/// is ever reflected onto the page).
+const MESSAGES: &[(&str, &str, bool)] = &[
+    ("blacklisted", "The token was blacklisted.", false),
+    ("already", "That token was already blacklisted.", true),
+    ("unknown-token", "No outstanding token has that id.", true),
+    (
+        "deactivated",
+        "The user was deactivated and signed out everywhere.",
+        false,
+    ),
+    ("unknown-user", "No user has that id.", true),
+    ("self", "You cannot deactivate your own account.", true),
+];
+
+/// `GET /admin/`: who is signed in, the users and the outstanding refresh tokens.
+pub async fn index(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((session, user)) = admin.staff_session(&http).await? else {
+        return Ok(redirect(LOGIN_REDIRECT).finish());
+    };
+    let (user_list, token_list) = db::run(&admin.pool, |conn| {
+        Ok((
+            users::list(conn)?,
+            tokens::list_outstanding(conn, MAX_TOKENS)?,
+        ))
+    })
+    .await?;
+    let users: Vec<Value> = user_list
+        .into_iter()
+        .map(|u| {
+            context! {
+                id => u.id,
+                username => u.username,
+                email => u.email,
+                is_active => u.is_active,
+                is_staff => u.is_staff,
+                is_superuser => u.is_superuser,
+                last_login => u.last_login.map_or_else(|| "never".to_string(), format_time),
+            }
+        })
+        .collect();
+    let tokens: Vec<Value> = token_list
+        .into_iter()
+        .map(|t| {
+            context! {
+                jti => t.jti,
+                username => t.username,
+                created_at => format_time(t.created_at),
+                expires_at => format_time(t.expires_at),
+            }
+        })
+        .collect();
+    let message = query
+        .get("done")
+        .and_then(|code| MESSAGES.iter().find(|(c, _, _)| c == code));
+    let body = render(
+        &admin,
+        "index.html",
+        context! {
+            user => context! { id => user.id, username => user.username },
+            csrf_token => csrf::mask(&session.record.csrf_secret),
+            users => users,
+            tokens => tokens,
+            message => message.map(|(_, text, _)| *text),
+            message_is_error => message.is_some_and(|(_, _, error)| *error),
+        },
+    )?;
+    Ok(html(&mut builder(StatusCode::OK), body))
+}
+
+/// The staff session of a dashboard form post whose CSRF token is valid; otherwise the
+/// response to send instead (redirect to the login page, or the CSRF failure page).
+async fn authorized_post(
+    http: &HttpRequest,
+    admin: &Admin,
+    form: &HashMap<String, String>,
+) -> Result<Result<(Session, User), HttpResponse>, ApiError> {
+    let Some((session, user)) = admin.staff_session(http).await? else {
+        return Ok(Err(redirect(LOGIN_REDIRECT).finish()));
+    };
+    let token = form.get(csrf::FORM_FIELD).map(String::as_str);
+    if let Err(reason) = admin.check_csrf(http, Some(&session.record.csrf_secret), token) {
+        return Ok(Err(csrf_failure(admin, &reason)?));
+    }
+    Ok(Ok((session, user)))
+}
+
+fn done(code: &str) -> HttpResponse {
+    redirect(&format!("/admin/?done={code}")).finish()
+}
+
+/// `POST /admin/tokens/blacklist/` (field `jti`): blacklists an outstanding refresh token.
+pub async fn blacklist_token(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = match authorized_post(&http, &admin, &form).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let jti = form.get("jti").cloned().unwrap_or_default();
+    let outcome = db::run(&admin.pool, move |conn| {
+        match tokens::find_outstanding(conn, &jti)? {
+            None => Ok(None),
+            Some(record) => tokens::blacklist(conn, &record).map(Some),
+        }
+    })
+    .await?;
+    Ok(done(match outcome {
+        None => "unknown-token",
+        Some(tokens::Blacklisting::AlreadyBlacklisted) => "already",
+        Some(tokens::Blacklisting::Done) => {
+            log::info!("admin: user {} blacklisted a refresh token", user.id);
+            "blacklisted"
+        }
+    }))
+}
+
+/// `POST /admin/users/deactivate/` (field `user_id`): deactivates a user and ends their
+/// sessions; their access tokens stop working within `USER_CACHE_TTL_MS` (at once here).
+pub async fn deactivate_user(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = match authorized_post(&http, &admin, &form).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let Some(target) = form
+        .get("user_id")
+        .and_then(|id| id.trim().parse::<i32>().ok())
+    else {
+        return Ok(done("unknown-user"));
+    };
+    if target == user.id {
+        return Ok(done("self"));
+    }
+    let found = db::run(&admin.pool, move |conn| {
+        conn.transaction(|conn| {
+            let found = users::set_active(conn, target, false)?;
+            sessions::delete_for_user(conn, target)?;
+            Ok(found)
+        })
+    })
+    .await?;
+    admin.accounts.invalidate(target);
+    if !found {
+        return Ok(done("unknown-user"));
+    }
+    log::info!("admin: user {} deactivated user {target}", user.id);
+    Ok(done("deactivated"))
+}
