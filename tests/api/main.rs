@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod hello;
 mod helpers;
+mod production;
 mod routing;
 mod sessions;
 mod smoke;

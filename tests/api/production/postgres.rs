@@ -1,0 +1,201 @@
+//! PostgreSQL specifics: migrations (names, concurrent runs) and an outage the server survives.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::{SharedDatabase, postgres_server_url};
+use crate::helpers::{PASSWORD, spawn_app_with};
+
+fn migration_names(backend: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| {
+            for file in ["up.sql", "down.sql"] {
+                assert!(
+                    entry.path().join(file).is_file(),
+                    "{:?} lacks {file}",
+                    entry.path()
+                );
+            }
+            entry.file_name().to_string_lossy().into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn postgres_and_sqlite_migrations_have_the_same_names() {
+    let sqlite = migration_names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(migration_names("postgres"), sqlite);
+}
+
+#[test]
+fn postgres_migrations_run_concurrently_apply_each_migration_once() {
+    let db = SharedDatabase::postgres(&postgres_server_url());
+    let runs: Vec<Result<Vec<String>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = portcullis::db::connect(&db.url).map_err(|e| e.to_string())?;
+                    portcullis::db::run_migrations(&mut conn)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut applied: Vec<String> = runs
+        .into_iter()
+        .flat_map(|run| run.expect("every concurrent run succeeds"))
+        .collect();
+    applied.sort();
+    assert_eq!(
+        applied.len(),
+        migration_names("postgres").len(),
+        "{applied:?}"
+    );
+    applied.dedup();
+    assert_eq!(applied.len(), migration_names("postgres").len());
+}
+
+/// A TCP forwarder in front of PostgreSQL that the test can take down and bring back.
+struct Proxy {
+    port: u16,
+    target: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = Proxy {
+            port,
+            target,
+            task: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target;
+        self.task = Some(tokio::spawn(async move {
+            // Owned here, so aborting this task closes the listener and every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// The database "goes away": new connections are refused, open ones are cut.
+    fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot rebind the proxy port: {e}"),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn server_address(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.split(['/', '?']).next().unwrap();
+    let with_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    use std::net::ToSocketAddrs;
+    with_port.to_socket_addrs().unwrap().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_gives_quick_503_and_the_server_recovers_by_itself() {
+    let server = postgres_server_url();
+    let db = SharedDatabase::postgres(&server);
+    db.migrate();
+    db.create_user("vitor");
+    let mut proxy = Proxy::start(server_address(&server)).await;
+    let user = server
+        .split_once("://")
+        .unwrap()
+        .1
+        .rsplit_once('@')
+        .map_or("postgres", |(user, _)| user)
+        .to_string();
+    let through_proxy = format!("postgres://{user}@127.0.0.1:{}/{}", proxy.port, db.name());
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", through_proxy.as_str()),
+        ("DB_CONNECT_TIMEOUT_MS", "500"),
+        ("USER_CACHE_TTL_MS", "0"),
+    ])
+    .await;
+    let credentials = json!({"username": "vitor", "password": PASSWORD});
+    assert_eq!(
+        app.post_json("/api/token/", &credentials).await.status(),
+        200
+    );
+
+    proxy.down();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, body) =
+            crate::helpers::json(app.post_json("/api/token/", &credentials).await).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body, json!({"detail": "Service temporarily unavailable."}));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let (status, body) = crate::helpers::json(app.get("/readyz").await).await;
+    assert_eq!((status, &body["database"]), (503, &json!(false)));
+
+    proxy.up().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = app.post_json("/api/token/", &credentials).await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}

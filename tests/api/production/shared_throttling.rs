@@ -1,0 +1,161 @@
+//! Two instances sharing one Redis and one database; Redis down in either failure mode.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{SharedDatabase, redis_url, unique_prefix};
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with};
+
+/// Two in-process servers on their own ports, sharing `db` and one Redis key space.
+async fn two_instances(db: &SharedDatabase, rates: &str) -> (TestApp, TestApp) {
+    let prefix = unique_prefix();
+    let redis = redis_url();
+    let vars = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("THROTTLE_RATES", rates),
+    ];
+    let first = spawn_app_with(&vars).await;
+    let second = spawn_app_with(&vars).await;
+    assert_ne!(first.port, second.port);
+    (first, second)
+}
+
+#[tokio::test]
+async fn redis_shared_limit_is_exact_across_two_instances() {
+    let db = SharedDatabase::fresh();
+    let (first, second) = two_instances(&db, "anon=10/min,user=100000/min").await;
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let url = if i % 2 == 0 { &first } else { &second }.url("/api/token/verify/");
+        let client = first.client.clone();
+        requests.spawn(async move {
+            let response = client
+                .post(url)
+                .json(&json!({"token": "not-a-token"}))
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = requests.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    let served = statuses.iter().filter(|&&s| s == 401).count();
+    let throttled = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((served, throttled), (10, 40), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn redis_instances_share_the_blacklist_through_the_database() {
+    let db = SharedDatabase::fresh();
+    let (first, second) = two_instances(&db, "anon=100000/min,user=100000/min").await;
+    db.create_user("vitor");
+    let (refresh, _) = first.obtain("vitor", PASSWORD).await;
+    let blacklisted = first
+        .post_json("/api/token/blacklist/", &json!({"refresh": refresh}))
+        .await;
+    assert_eq!(blacklisted.status(), 200);
+    let (status, body) = crate::helpers::json(
+        second
+            .post_json("/api/token/refresh/", &json!({"refresh": refresh}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["detail"], "Token is blacklisted");
+}
+
+async fn app_with_redis_down(mode: &str, redis: &str) -> TestApp {
+    spawn_app_with(&[
+        ("REDIS_URL", redis),
+        ("REDIS_TIMEOUT_MS", "300"),
+        ("THROTTLE_FAILURE_MODE", mode),
+        ("THROTTLE_RATES", "anon=1/min,user=1/min"),
+    ])
+    .await
+}
+
+/// Sends a throttled request; returns its status and how long it took.
+async fn timed_verify(app: &TestApp) -> (u16, Duration) {
+    let started = Instant::now();
+    let response = app
+        .post_json("/api/token/verify/", &json!({"token": "x"}))
+        .await;
+    (response.status().as_u16(), started.elapsed())
+}
+
+#[tokio::test]
+async fn redis_down_fails_open_without_hanging() {
+    let app = app_with_redis_down("open", "redis://127.0.0.1:1").await;
+    // anon=1/min, yet every request passes the throttle: the limit is off while Redis is down.
+    for _ in 0..3 {
+        let (status, took) = timed_verify(&app).await;
+        assert_eq!(status, 401);
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+}
+
+#[tokio::test]
+async fn redis_down_fails_closed_with_503_without_hanging() {
+    let app = app_with_redis_down("closed", "redis://127.0.0.1:1").await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = app
+            .post_json("/api/token/verify/", &json!({"token": "x"}))
+            .await;
+        let (status, body) = crate::helpers::json(response).await;
+        assert_eq!(status, 503);
+        assert_eq!(body, json!({"detail": "Service temporarily unavailable."}));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}
+
+#[tokio::test]
+async fn redis_hung_fails_closed_within_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = app_with_redis_down("closed", &format!("redis://127.0.0.1:{port}")).await;
+    let (status, took) = timed_verify(&app).await;
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    silent.abort();
+}
+
+#[tokio::test]
+async fn redis_down_makes_readyz_503_while_healthz_stays_200_and_neither_is_throttled() {
+    let app = app_with_redis_down("closed", "redis://127.0.0.1:1").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        let (status, body) = crate::helpers::json(app.get("/readyz").await).await;
+        assert_eq!(status, 503);
+        assert_eq!(body, json!({"database": true, "throttle_store": false}));
+    }
+}
+
+#[tokio::test]
+async fn redis_up_makes_readyz_200_and_probes_are_not_throttled() {
+    let prefix = unique_prefix();
+    let app = spawn_app_with(&[
+        ("REDIS_URL", redis_url().as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("THROTTLE_RATES", "anon=1/min,user=1/min"),
+    ])
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        let (status, body) = crate::helpers::json(app.get("/readyz").await).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!({"database": true, "throttle_store": true}));
+    }
+}
