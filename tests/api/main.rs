@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basic_auth;
+mod browser;
 mod admin;
 mod cli;
 mod hello;
