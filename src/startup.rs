@@ -232,6 +232,8 @@ impl Application {
         .keep_alive(config.keep_alive)
         .client_request_timeout(config.client_request_timeout)
         .shutdown_timeout(config.shutdown_timeout.as_secs())
+        // `serve` handles SIGTERM and SIGINT itself (both graceful); in-process tests need none.
+        .disable_signals()
         .listen(listener)
         .map_err(|e| e.to_string())?
         .run();

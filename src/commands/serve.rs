@@ -1,5 +1,8 @@
 //! `portcullis serve`: migrations, then the HTTP server until SIGTERM or SIGINT.
 
+use actix_web::dev::ServerHandle;
+use tokio::signal::unix::{SignalKind, signal};
+
 use crate::config::Config;
 use crate::startup::Application;
 
@@ -21,13 +24,54 @@ pub fn serve(
     system.block_on(async move {
         let bind = config.bind.clone();
         let workers = config.workers;
+        let grace = config.shutdown_timeout;
         let app = Application::build(config)?;
         log::info!(
             "portcullis listening on {bind} (port {}) with {workers} workers",
             app.port
         );
-        // actix-web stops accepting on SIGTERM/SIGINT and lets in-flight requests finish
-        // within SHUTDOWN_TIMEOUT.
+        let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
+        actix_web::rt::spawn(signals.stop_gracefully(app.server.handle(), grace));
         app.server.await.map_err(|e| e.to_string())
     })
+}
+
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Returns the name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+
+    /// SIGTERM (systemd, nginx upstream rotation) and SIGINT (Ctrl-C) both stop accepting and
+    /// let in-flight requests finish within SHUTDOWN_TIMEOUT; actix would treat SIGINT as a
+    /// hard stop. A second signal stops at once.
+    async fn stop_gracefully(mut self, server: ServerHandle, grace: std::time::Duration) {
+        let first = self.next().await;
+        log::info!(
+            "{first} received; finishing in-flight requests (up to {}s)",
+            grace.as_secs()
+        );
+        tokio::select! {
+            _ = server.stop(true) => {}
+            second = self.next() => {
+                log::warn!("{second} received again; stopping now");
+                server.stop(false).await;
+            }
+        }
+    }
 }

@@ -170,3 +170,27 @@ fn lost_connection_is_unavailable(error: diesel::result::Error) -> DbError {
         other => DbError::Query(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn postgres_urls_get_a_libpq_connect_timeout_of_at_least_two_seconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", ms(500)),
+            "postgres://u@h/db?connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgresql://u@h/db?sslmode=require", ms(4500)),
+            "postgresql://u@h/db?sslmode=require&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=9", ms(500)),
+            "postgres://u@h/db?connect_timeout=9"
+        );
+        assert_eq!(with_connect_timeout("db.sqlite3", ms(500)), "db.sqlite3");
+    }
+}

@@ -9,6 +9,7 @@ mod instances;
 mod nginx;
 mod postgres;
 mod redis_store;
+mod serve;
 mod shared_throttling;
 
 use diesel::connection::SimpleConnection;
