@@ -122,11 +122,11 @@ pub fn client() -> reqwest::Client {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some((server_url, name)) = self.postgres.take() {
-            if let Ok(mut conn) = db::connect(&server_url) {
-                use diesel::connection::SimpleConnection;
-                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+        if let Some((server_url, name)) = self.postgres.take()
+            && let Ok(mut conn) = db::connect(&server_url)
+        {
+            use diesel::connection::SimpleConnection;
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
