@@ -83,6 +83,8 @@ pub struct Config {
     pub static_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub rust_log: String,
+    /// Serve the benchmark-only views (`/bench/ping/`); off in production.
+    pub bench_endpoints: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,7 @@ impl Config {
             static_dir: PathBuf::from(vars.string("STATIC_DIR", "static")),
             templates_dir: PathBuf::from(vars.string("TEMPLATES_DIR", "templates")),
             rust_log: vars.string("RUST_LOG", "info"),
+            bench_endpoints: vars.boolean("BENCH_ENDPOINTS", false)?,
             database_url,
         };
         config.validate()?;

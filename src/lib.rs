@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -22,6 +22,9 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
         Arc::clone(&state.tokens),
         &state.bearer_challenge(),
     ));
+    if state.config.bench_endpoints {
+        views.extend(crate::bench::bench_views());
+    }
     views
 }
 

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basic_auth;
+mod bench_endpoint;
 mod browser;
 mod admin;
 mod cli;
