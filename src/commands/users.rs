@@ -5,7 +5,9 @@ use std::io::BufRead;
 use crate::config::Config;
 use crate::db::{self, DbConnection, is_unique_violation};
 use crate::hashers::hash_password;
-use crate::models::{tokens, users};
+use diesel::Connection;
+
+use crate::models::{sessions, tokens, users};
 
 fn open(config: &Config) -> Result<DbConnection, String> {
     let mut conn =
@@ -122,7 +124,15 @@ pub fn changepassword(config: &Config, username: &str) -> Result<(), String> {
     let password = password_from_stdin()?;
     let hash = hash_password(&password, config.bcrypt_cost).map_err(|e| format!("Error: {e}"))?;
     let mut conn = open(config)?;
-    match users::set_password(&mut conn, username, &hash) {
+    // Like Django's session auth hash: a new password ends the user's sessions.
+    let changed = conn.transaction(|conn| {
+        let Some(id) = users::set_password(conn, username, &hash)? else {
+            return Ok(false);
+        };
+        sessions::delete_for_user(conn, id)?;
+        Ok::<_, diesel::result::Error>(true)
+    });
+    match changed {
         Ok(true) => {
             println!("Password changed successfully for user '{username}'");
             Ok(())

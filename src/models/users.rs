@@ -96,12 +96,24 @@ pub fn create(conn: &mut DbConnection, new: &NewUser) -> QueryResult<i32> {
     })
 }
 
-/// Returns false when no user has that name.
-pub fn set_password(conn: &mut DbConnection, username: &str, hash: &str) -> QueryResult<bool> {
-    let updated = diesel::update(users::table.filter(users::username.eq(username)))
+/// Sets the hash and returns the user's id; `None` when no user has that name.
+pub fn set_password(
+    conn: &mut DbConnection,
+    username: &str,
+    hash: &str,
+) -> QueryResult<Option<i32>> {
+    let Some(id) = users::table
+        .filter(users::username.eq(username))
+        .select(users::id)
+        .first::<i32>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    diesel::update(users::table.find(id))
         .set(users::password.eq(hash))
         .execute(conn)?;
-    Ok(updated == 1)
+    Ok(Some(id))
 }
 
 pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult<bool> {

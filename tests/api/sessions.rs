@@ -242,3 +242,29 @@ async fn only_a_hash_of_the_session_id_is_stored() {
     assert_eq!(stored, [portcullis::models::sessions::hash_key(&id)]);
     assert_ne!(stored[0], id);
 }
+
+#[tokio::test]
+async fn changing_the_password_ends_the_users_sessions() {
+    let app = spawn_app().await;
+    let (client, _) = signed_in(&app, "boss").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["changepassword", "boss"])
+        .env_clear()
+        .env("DATABASE_URL", &app.database_url)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("BCRYPT_COST", "4")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-new-password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let reply = reply(client.get(app.url("/hello/")).send().await.unwrap()).await;
+    assert_eq!(reply.status, 401);
+}
