@@ -8,6 +8,7 @@
 mod instances;
 mod nginx;
 mod postgres;
+mod proxy;
 mod redis_store;
 mod serve;
 mod shared_throttling;

@@ -159,3 +159,55 @@ async fn redis_up_makes_readyz_200_and_probes_are_not_throttled() {
         assert_eq!(body, json!({"database": true, "throttle_store": true}));
     }
 }
+
+/// `host:port` of a `redis://host:port` URL.
+fn redis_address(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let host_port = url.trim_start_matches("redis://").trim_end_matches('/');
+    let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
+    host_port.to_socket_addrs().unwrap().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_is_survived_and_throttling_resumes_with_its_counts() {
+    let mut proxy = super::proxy::Proxy::start(redis_address(&redis_url())).await;
+    let prefix = unique_prefix();
+    let app = spawn_app_with(&[
+        (
+            "REDIS_URL",
+            format!("redis://127.0.0.1:{}", proxy.port).as_str(),
+        ),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("REDIS_TIMEOUT_MS", "300"),
+        ("THROTTLE_FAILURE_MODE", "closed"),
+        ("THROTTLE_RATES", "anon=3/min,user=100000/min"),
+    ])
+    .await;
+    assert_eq!(timed_verify(&app).await.0, 401);
+
+    proxy.down();
+    for _ in 0..3 {
+        let (status, took) = timed_verify(&app).await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    proxy.up().await;
+    // Within the reconnect delay the store may still refuse to try; then it reconnects by itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = timed_verify(&app).await.0;
+    while status == 503 {
+        assert!(
+            Instant::now() < deadline,
+            "Redis is back but requests still get 503"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = timed_verify(&app).await.0;
+    }
+    // The count kept in Redis survived: 1 before the outage, 2 now, then the limit.
+    assert_eq!(status, 401);
+    assert_eq!(timed_verify(&app).await.0, 401);
+    assert_eq!(timed_verify(&app).await.0, 429);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
