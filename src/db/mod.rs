@@ -104,17 +104,18 @@ const MIGRATION_LOCK_ID: i64 = 0x706f_7274_6375_6c6c; // "portcull"
 
 /// Applies pending migrations and returns the versions it applied.
 ///
-/// On PostgreSQL, instances starting together would race to apply the same migration; a
+/// Instances starting together would race to apply the same migration; on PostgreSQL a
 /// session advisory lock lets one apply them while the others wait, then find nothing to do.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
     let versions = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
         applied.iter().map(|v| v.to_string()).collect::<Vec<_>>()
     };
     match conn {
+        // SQLite has no advisory locks: one exclusive transaction (each migration a savepoint in
+        // it) makes a second process wait on busy_timeout, then find nothing to do.
         DbConnection::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(versions)
-            .map_err(|e| e.to_string()),
+            .exclusive_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions))
+            .map_err(|e: Box<dyn std::error::Error + Send + Sync>| e.to_string()),
         DbConnection::Postgresql(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
                 .map_err(|e| format!("cannot take the migration lock: {e}"))?;

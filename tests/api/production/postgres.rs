@@ -1,4 +1,4 @@
-//! PostgreSQL specifics: migrations (names, concurrent runs) and an outage the server survives.
+//! Databases: migrations (same names on both backends, concurrent runs) and a PostgreSQL outage.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -39,14 +39,13 @@ fn postgres_and_sqlite_migrations_have_the_same_names() {
     assert_eq!(migration_names("postgres"), sqlite);
 }
 
-#[test]
-fn postgres_migrations_run_concurrently_apply_each_migration_once() {
-    let db = SharedDatabase::postgres(&postgres_server_url());
+/// Four processes' worth of migrators on one fresh database: each migration applied exactly once.
+fn concurrent_migrations_apply_each_once(url: &str, backend: &str) {
     let runs: Vec<Result<Vec<String>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut conn = portcullis::db::connect(&db.url).map_err(|e| e.to_string())?;
+                    let mut conn = portcullis::db::connect(url).map_err(|e| e.to_string())?;
                     portcullis::db::run_migrations(&mut conn)
                 })
             })
@@ -58,13 +57,23 @@ fn postgres_migrations_run_concurrently_apply_each_migration_once() {
         .flat_map(|run| run.expect("every concurrent run succeeds"))
         .collect();
     applied.sort();
-    assert_eq!(
-        applied.len(),
-        migration_names("postgres").len(),
-        "{applied:?}"
-    );
+    let expected = migration_names(backend).len();
+    assert_eq!(applied.len(), expected, "{applied:?}");
     applied.dedup();
-    assert_eq!(applied.len(), migration_names("postgres").len());
+    assert_eq!(applied.len(), expected);
+}
+
+#[test]
+fn postgres_migrations_run_concurrently_apply_each_migration_once() {
+    let db = SharedDatabase::postgres(&postgres_server_url());
+    concurrent_migrations_apply_each_once(&db.url, "postgres");
+}
+
+#[test]
+fn sqlite_migrations_run_concurrently_apply_each_migration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("db.sqlite3").to_str().unwrap().to_string();
+    concurrent_migrations_apply_each_once(&url, "sqlite");
 }
 
 /// `host:port` of a `postgres://user@host:port/db` URL.
