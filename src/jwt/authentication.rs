@@ -10,7 +10,7 @@ use crate::jwt::backends::TokenBackend;
 use crate::jwt::tokens::{Token, TokenType};
 use crate::models::users::User;
 use crate::rest::ApiError;
-use crate::rest::authentication::{Authentication, authorization_parts};
+use crate::rest::authentication::{Authentication, authorization_header, split_parts};
 use crate::rest::request::Request;
 use crate::rest::throttling::now;
 
@@ -84,7 +84,8 @@ impl Authentication for JWTAuthentication {
     }
 
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
-        let parts = authorization_parts(request);
+        let header = authorization_header(request);
+        let parts = split_parts(&header);
         let Some(raw) = self.raw_token(&parts)? else {
             return Ok(None);
         };

@@ -55,32 +55,71 @@ impl TokenBackend {
         format!("{message}.{signature}")
     }
 
-    /// Verifies signature and algorithm, then PyJWT's registered-claim checks (`exp`, `nbf`, `iat`).
+    /// Verifies signature and algorithm, then PyJWT's header checks and registered-claim checks
+    /// (`exp`, `nbf`, `iat`, and the types of `jti` and `sub`).
     pub fn decode(&self, token: &str, now: f64) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
+        if !supported_header(token) {
+            return Err(TokenError::Invalid);
+        }
         let claims = data.claims;
         if let Some(exp) = claims.get("exp") {
-            let exp = numeric(exp).ok_or(TokenError::Invalid)?;
+            // PyJWT's `int(exp)`; a numeric string passes there and then crashes simplejwt.
+            let exp = number(exp).ok_or(TokenError::Invalid)?;
             if exp <= now - self.leeway {
                 return Err(TokenError::Expired);
             }
         }
         for claim in ["nbf", "iat"] {
             if let Some(value) = claims.get(claim) {
-                let instant = numeric(value).ok_or(TokenError::Invalid)?;
+                let instant = integer_like(value).ok_or(TokenError::Invalid)?;
                 if instant > now + self.leeway {
                     return Err(TokenError::Invalid);
                 }
+            }
+        }
+        // PyJWT refuses a `jti` or `sub` that is present but not a string (null included).
+        for claim in ["jti", "sub"] {
+            if claims.get(claim).is_some_and(|value| !value.is_string()) {
+                return Err(TokenError::Invalid);
             }
         }
         Ok(claims)
     }
 }
 
-/// A time claim must be a number; PyJWT truncates it to an integer.
-fn numeric(value: &Value) -> Option<f64> {
-    value.as_f64().map(f64::trunc)
+/// PyJWT refuses critical header extensions it does not implement (`crit`) and unencoded
+/// payloads (`b64: false`); jsonwebtoken ignores both, so they are checked on the raw header.
+fn supported_header(token: &str) -> bool {
+    let Some(header) = token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+    else {
+        return false;
+    };
+    !header.contains_key("crit")
+        && header
+            .get("b64")
+            .is_none_or(|b64| *b64 == Value::Bool(true))
+}
+
+/// A time claim as PyJWT's `int(value)` reads a JSON number or boolean (`true` is 1).
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Bool(flag) => Some(f64::from(u8::from(*flag))),
+        other => other.as_f64().map(f64::trunc),
+    }
+}
+
+/// `number`, plus the integer strings Python's `int()` accepts (`iat`, `nbf`).
+fn integer_like(value: &Value) -> Option<f64> {
+    match value {
+        Value::String(text) => text.trim().parse::<i64>().ok().map(|n| n as f64),
+        other => number(other),
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +180,43 @@ mod tests {
         let token = TokenBackend::new(&[8u8; 32], JwtAlgorithm::HS256, 0)
             .encode(&claims(json!({"exp": 1})));
         assert_eq!(backend().decode(&token, 100.0), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn non_string_jti_or_sub_and_critical_headers_are_invalid() {
+        for claims_value in [
+            json!({"exp": 2000, "jti": 5}),
+            json!({"exp": 2000, "jti": null}),
+            json!({"exp": 2000, "sub": 1}),
+        ] {
+            let token = backend().encode(&claims(claims_value));
+            assert_eq!(backend().decode(&token, 0.0), Err(TokenError::Invalid));
+        }
+        let message = |header: &str| {
+            let payload = URL_SAFE_NO_PAD.encode(r#"{"exp":2000}"#);
+            format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header))
+        };
+        for header in [
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","b64":false}"#,
+        ] {
+            let message = message(header);
+            let key = EncodingKey::from_secret(&[7u8; 32]);
+            let signature =
+                jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+            let token = format!("{message}.{signature}");
+            assert_eq!(backend().decode(&token, 0.0), Err(TokenError::Invalid));
+        }
+    }
+
+    #[test]
+    fn time_claims_are_read_as_python_int_reads_them() {
+        let expired = backend().encode(&claims(json!({"exp": true})));
+        assert_eq!(backend().decode(&expired, 10.0), Err(TokenError::Expired));
+        let text_iat = backend().encode(&claims(json!({"exp": 2000, "iat": "1000", "nbf": true})));
+        assert!(backend().decode(&text_iat, 1500.0).is_ok());
+        let future = backend().encode(&claims(json!({"exp": 2000, "nbf": "1900"})));
+        assert_eq!(backend().decode(&future, 1500.0), Err(TokenError::Invalid));
     }
 
     #[test]

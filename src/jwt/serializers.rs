@@ -58,7 +58,7 @@ impl TokenService {
     pub async fn refresh(&self, data: Value) -> Result<Value, ApiError> {
         let refreshed_at = now_seconds();
         let refresh = self.refresh_token(data, "refresh").await?;
-        if refresh.has_user_id() {
+        if refresh.names_a_user() {
             let user = match refresh.user_id() {
                 Some(id) => self.accounts.get_user(id).await?,
                 None => None,

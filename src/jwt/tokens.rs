@@ -119,19 +119,38 @@ impl Token {
         self.claims.contains_key("user_id")
     }
 
-    /// The `user_id` claim as a primary key: `"1"` and `1` both name user 1; anything else none.
+    /// The `user_id` claim as a primary key, as Django's ORM reads it: `"1"`, `1`, `1.0` and
+    /// `true` name user 1; anything else names no user.
     pub fn user_id(&self) -> Option<i32> {
         match self.claims.get("user_id")? {
             Value::String(s) => s.trim().parse().ok(),
-            Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .and_then(|n| i32::try_from(n).ok()),
+            Value::Bool(flag) => Some(i32::from(*flag)),
             _ => None,
+        }
+    }
+
+    /// Whether the `user_id` claim is present and truthy in Python's sense: simplejwt's refresh
+    /// checks the user only then (`null`, `0`, `false`, `""` skip the check).
+    pub fn names_a_user(&self) -> bool {
+        match self.claims.get("user_id") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(Value::Object(map)) => !map.is_empty(),
+            Some(Value::Bool(true)) => true,
         }
     }
 
     pub fn record(&self, created_at: i64) -> TokenRecord {
         TokenRecord {
             jti: self.jti().to_string(),
-            user_id: self.user_id(),
+            // A falsy claim names no user (and was not checked), so it is not a foreign key.
+            user_id: self.user_id().filter(|_| self.names_a_user()),
             created_at,
             expires_at: self.exp(),
         }
@@ -204,7 +223,26 @@ mod tests {
         };
         assert_eq!(token("12".into()).user_id(), Some(12));
         assert_eq!(token(12.into()).user_id(), Some(12));
+        assert_eq!(token(12.0.into()).user_id(), Some(12));
+        assert_eq!(token(true.into()).user_id(), Some(1));
+        assert_eq!(token(1.5.into()).user_id(), None);
         assert_eq!(token("abc".into()).user_id(), None);
         assert_eq!(token(serde_json::json!([1])).user_id(), None);
+    }
+
+    #[test]
+    fn falsy_user_ids_name_no_user() {
+        let token = |v: serde_json::Value| Token {
+            claims: serde_json::json!({"user_id": v})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        for falsy in [serde_json::json!(null), 0.into(), false.into(), "".into()] {
+            assert!(!token(falsy.clone()).names_a_user(), "{falsy}");
+        }
+        for truthy in [serde_json::json!("0"), 1.into(), "abc".into(), true.into()] {
+            assert!(token(truthy.clone()).names_a_user(), "{truthy}");
+        }
     }
 }

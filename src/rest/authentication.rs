@@ -1,5 +1,6 @@
 //! Provides the pluggable authentication policies: the trait and DRF's `BasicAuthentication`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,17 +26,30 @@ pub trait Authentication: Send + Sync {
     }
 }
 
-/// The `Authorization` header split on ASCII whitespace, as DRF's `get_authorization_header().split()`.
-pub fn authorization_parts(request: &Request) -> Vec<&[u8]> {
-    request
-        .header("authorization")
-        .map(|value| {
-            value
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|part| !part.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The raw `Authorization` header; repeated headers are joined with `,`, as the WSGI server
+/// does before Django sees them.
+pub fn authorization_header(request: &Request) -> Cow<'_, [u8]> {
+    let mut values = request.http.headers().get_all("authorization");
+    let first = values.next().map_or(&b""[..], |v| v.as_bytes());
+    match values.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = [first, second.as_bytes()].join(&b","[..]);
+            for value in values {
+                joined.push(b',');
+                joined.extend_from_slice(value.as_bytes());
+            }
+            Cow::Owned(joined)
+        }
+    }
+}
+
+/// A header value split on ASCII whitespace, as DRF's `get_authorization_header().split()`.
+pub fn split_parts(header: &[u8]) -> Vec<&[u8]> {
+    header
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect()
 }
 
 /// HTTP Basic authentication against the users table.
@@ -81,7 +95,8 @@ impl Authentication for BasicAuthentication {
     }
 
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
-        let parts = authorization_parts(request);
+        let header = authorization_header(request);
+        let parts = split_parts(&header);
         if parts
             .first()
             .is_none_or(|scheme| !scheme.eq_ignore_ascii_case(b"basic"))

@@ -54,6 +54,9 @@ fn char_field(value: Option<&Value>) -> Result<String, &'static str> {
     if text.is_empty() {
         return Err("This field may not be blank.");
     }
+    if text.contains('\0') {
+        return Err("Null characters are not allowed.");
+    }
     Ok(text)
 }
 
@@ -82,6 +85,14 @@ mod tests {
         assert_eq!(
             errors(json!({"username": " ", "password": "x"})),
             json!({"username": ["This field may not be blank."]})
+        );
+    }
+
+    #[test]
+    fn null_characters_are_refused() {
+        assert_eq!(
+            errors(json!({"username": "a\u{0}b", "password": "x"})),
+            json!({"username": ["Null characters are not allowed."]})
         );
     }
 

@@ -339,3 +339,31 @@ fn set_active(app: &TestApp, id: i32, active: bool) {
     ))
     .unwrap();
 }
+
+#[tokio::test]
+async fn integral_float_and_boolean_user_ids_name_users_as_in_django() {
+    let app = seeded().await;
+    for user_id in [json!(3.0), json!(true)] {
+        let claims = with_claim(valid_claims("access", "1"), "user_id", user_id);
+        app.hello_with_token(&app.sign(claims))
+            .await
+            .assert_json(200, hello_world());
+    }
+}
+
+#[tokio::test]
+async fn repeated_authorization_headers_are_joined_like_wsgi_does() {
+    let app = seeded().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .send(
+            app.request("GET", "/hello/")
+                .header("Authorization", format!("Bearer {access}"))
+                .header("Authorization", format!("Bearer {access}")),
+        )
+        .await;
+    reply.assert_unauthorized(json!({
+        "detail": "Authorization header must contain two space-delimited values",
+        "code": "bad_authorization_header",
+    }));
+}

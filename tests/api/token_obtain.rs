@@ -340,3 +340,17 @@ async fn scalar_bodies_name_the_python_type() {
             .assert_error_without_challenge(400, json!({"non_field_errors": [message]}));
     }
 }
+
+#[tokio::test]
+async fn null_characters_in_credentials_are_refused() {
+    let app = seeded().await;
+    app.post(
+        OBTAIN,
+        json!({"username": "vi\u{0}tor", "password": PASSWORD}),
+    )
+    .await
+    .assert_error_without_challenge(
+        400,
+        json!({"username": ["Null characters are not allowed."]}),
+    );
+}

@@ -282,3 +282,22 @@ async fn concurrent_refreshes_of_one_token_give_exactly_one_success() {
         reply.assert_unauthorized(token_not_valid("Token is blacklisted"));
     }
 }
+
+#[tokio::test]
+async fn a_falsy_user_id_skips_the_user_check_as_simplejwt_does() {
+    let app = seeded().await;
+    for user_id in [json!(null), json!(0), json!(false)] {
+        let claims = with_claim(valid_claims("refresh", "1"), "user_id", user_id.clone());
+        let (access, _) = refreshed(&app.refresh(&app.sign(claims)).await);
+        assert_eq!(crate::helpers::claims(&access)["user_id"], user_id);
+    }
+}
+
+#[tokio::test]
+async fn an_integral_float_user_id_names_the_user() {
+    let app = seeded().await;
+    let inactive = with_claim(valid_claims("refresh", "1"), "user_id", json!(2.0));
+    app.refresh(&app.sign(inactive))
+        .await
+        .assert_unauthorized(json!({"detail": "No active account found for the given token."}));
+}

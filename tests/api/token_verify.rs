@@ -98,3 +98,75 @@ async fn missing_token_field_is_400() {
         .await
         .assert_error_without_challenge(400, json!({"token": ["This field is required."]}));
 }
+
+#[tokio::test]
+async fn a_jti_or_sub_that_is_not_a_string_is_invalid_as_pyjwt_says() {
+    let app = seeded().await;
+    for (claim, value) in [("jti", json!(7)), ("jti", json!([1])), ("sub", json!(1))] {
+        let token = app.sign(with_claim(
+            valid_claims("refresh", "1"),
+            claim,
+            value.clone(),
+        ));
+        let expected = token_not_valid("Token is invalid");
+        app.verify(&token)
+            .await
+            .assert_unauthorized(expected.clone());
+        app.refresh(&token)
+            .await
+            .assert_unauthorized(expected.clone());
+        app.blacklist(&token).await.assert_unauthorized(expected);
+    }
+}
+
+#[tokio::test]
+async fn a_null_jti_is_invalid_not_missing() {
+    let app = seeded().await;
+    let mut claims = valid_claims("refresh", "1");
+    claims["jti"] = Value::Null;
+    app.verify(&app.sign(claims))
+        .await
+        .assert_unauthorized(token_not_valid("Token is invalid"));
+}
+
+#[tokio::test]
+async fn critical_header_extensions_are_invalid() {
+    let app = seeded().await;
+    let payload = valid_claims("access", "1").to_string();
+    for header in [
+        r#"{"alg":"HS256","typ":"JWT","crit":[]}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":["exp"],"exp":1}"#,
+        r#"{"alg":"HS256","typ":"JWT","b64":false}"#,
+    ] {
+        let token = sign_raw(
+            header.as_bytes(),
+            payload.as_bytes(),
+            SECRET_KEY.as_bytes(),
+            "HS256",
+        );
+        app.verify(&token)
+            .await
+            .assert_unauthorized(token_not_valid("Token is invalid"));
+    }
+}
+
+#[tokio::test]
+async fn time_claims_are_read_like_python_int() {
+    let app = seeded().await;
+    let expired = with_claim(valid_claims("access", "1"), "exp", json!(true));
+    app.verify(&app.sign(expired))
+        .await
+        .assert_unauthorized(token_not_valid("Token is expired"));
+    let text_iat = with_claim(valid_claims("access", "1"), "iat", json!(now().to_string()));
+    app.verify(&app.sign(text_iat))
+        .await
+        .assert_json(200, json!({}));
+    let future_nbf = with_claim(
+        valid_claims("access", "1"),
+        "nbf",
+        json!((now() + 60).to_string()),
+    );
+    app.verify(&app.sign(future_nbf))
+        .await
+        .assert_unauthorized(token_not_valid("Token is invalid"));
+}
