@@ -1,1 +1,291 @@
-fn main() {}
+//! Criterion benchmarks of the per-request hot pieces, so a regression shows up in numbers.
+//!
+//! Run with `cargo bench --bench hot_paths` (add `-- --quick` for a fast pass). Each group is
+//! one phase of the dispatcher: header parsing, token decode + validation, the JWT
+//! authentication class with a cached user, throttle checks, permission evaluation.
+//! Nothing here asserts a timing; `scripts/bench` measures the whole server under load.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use actix_web::test::TestRequest;
+use base64::Engine;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use portcullis::accounts::Accounts;
+use portcullis::config::{Config, FailureMode, JwtAlgorithm};
+use portcullis::hashers::{PasswordHasher, hash_password};
+use portcullis::jwt::TokenBackend;
+use portcullis::jwt::authentication::JWTAuthentication;
+use portcullis::jwt::tokens::{Lifetimes, Token, TokenType};
+use portcullis::models::users::{self, NewUser, User};
+use portcullis::rest::Request;
+use portcullis::rest::authentication::{
+    Authentication, authorization_header, parse_basic_credentials, split_parts,
+};
+use portcullis::rest::negotiation::negotiate;
+use portcullis::rest::permissions::parse_permission_classes;
+use portcullis::rest::throttling::memory::MemoryStore;
+use portcullis::rest::throttling::{
+    AnonRateThrottle, Counter, Rate, Throttle, ThrottleStore, UserRateThrottle, now,
+};
+
+const SECRET: &[u8] = b"bench-secret-key-that-is-long-enough-for-hs256";
+const LIFETIMES: Lifetimes = Lifetimes {
+    access: 3600,
+    refresh: 86_400,
+};
+
+/// Polls a future once. The pieces measured here never wait on a cache hit or with the
+/// in-memory store, so one poll finishes them without a runtime's overhead in the figures.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the benchmarked future waited; it must be ready at once"),
+    }
+}
+
+/// A pipeline `Request` as the dispatcher builds it, with the given headers.
+fn request(headers: &[(&str, &str)], user: Option<User>) -> Request {
+    let mut test = TestRequest::get()
+        .uri("/hello/")
+        .peer_addr("127.0.0.1:40000".parse().unwrap());
+    for &(name, value) in headers {
+        test = test.insert_header((name, value));
+    }
+    let (http, payload) = test.to_http_parts();
+    let mut request = Request::new(http, payload, Some([127, 0, 0, 1].into()), 1024);
+    request.user = user;
+    request
+}
+
+fn user() -> User {
+    User {
+        id: 1,
+        username: "bench".into(),
+        is_active: true,
+        is_staff: false,
+        is_superuser: false,
+    }
+}
+
+fn access_token(backend: &TokenBackend) -> String {
+    let issued = now() as i64;
+    Token::refresh_for_user(1, LIFETIMES, issued)
+        .access_token(LIFETIMES, issued, issued)
+        .encode(backend)
+}
+
+fn header_parsing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("headers");
+    let bearer = format!("Bearer {}", access_token(&backend()));
+    let with_bearer = request(&[("authorization", &bearer)], None);
+    group.bench_function("authorization_split_bearer", |b| {
+        b.iter(|| {
+            let header = authorization_header(black_box(&with_bearer));
+            black_box(split_parts(&header)).len()
+        })
+    });
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bench:Jwt-Ref-Passw0rd!2024")
+    );
+    let with_basic = request(&[("authorization", &basic)], None);
+    group.bench_function("basic_credentials", |b| {
+        b.iter(|| {
+            let header = authorization_header(black_box(&with_basic));
+            parse_basic_credentials(&split_parts(&header)).map(|(user, _)| user.len())
+        })
+    });
+    for (name, accept) in [
+        ("accept_absent", None),
+        ("accept_any", Some("*/*")),
+        (
+            "accept_browser",
+            Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ),
+        ("accept_json_indent", Some("application/json; indent=4")),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| negotiate(black_box(accept.map(str::as_bytes))).is_ok())
+        });
+    }
+    group.finish();
+}
+
+fn backend() -> TokenBackend {
+    TokenBackend::new(SECRET, JwtAlgorithm::HS256, 0)
+}
+
+fn token_validation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tokens");
+    let backend = backend();
+    let raw = access_token(&backend);
+    group.bench_function("parse_access_hs256", |b| {
+        b.iter(|| {
+            Token::parse(
+                black_box(&raw),
+                &backend,
+                Some(TokenType::Access),
+                black_box(now()),
+            )
+            .is_ok()
+        })
+    });
+    let mut forged = raw.clone();
+    forged.pop();
+    forged.push(if raw.ends_with('A') { 'B' } else { 'A' });
+    group.bench_function("parse_bad_signature", |b| {
+        b.iter(|| Token::parse(black_box(&forged), &backend, None, now()).is_err())
+    });
+    group.bench_function("encode_access_hs256", |b| {
+        b.iter(|| access_token(&backend).len())
+    });
+    group.finish();
+}
+
+/// `JWTAuthentication` over a real SQLite database, measured once the user is cached: the
+/// path every authenticated request takes (header split, verify, cache lookup).
+fn jwt_authentication(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = dir
+        .path()
+        .join("bench.sqlite3")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let secret = String::from_utf8(SECRET.to_vec()).unwrap();
+    let config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "SECRET_KEY" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    portcullis::startup::migrate(&config).unwrap();
+    let mut conn = portcullis::db::connect(&config.database_url).unwrap();
+    users::create(
+        &mut conn,
+        &NewUser {
+            username: "bench".into(),
+            email: String::new(),
+            password_hash: hash_password("Jwt-Ref-Passw0rd!2024", 4).unwrap(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+        },
+    )
+    .unwrap();
+    let accounts = Arc::new(Accounts::new(
+        portcullis::db::build_pool(&config),
+        Arc::new(PasswordHasher::new(1, 1, 4)),
+        // Long enough that the whole measurement runs on the cache, as under load.
+        Duration::from_secs(3600),
+    ));
+    let backend = Arc::new(backend());
+    let authentication = JWTAuthentication {
+        backend: Arc::clone(&backend),
+        accounts,
+        header_types: vec!["Bearer".into()],
+        www_authenticate_realm: "api".into(),
+    };
+    let bearer = format!("Bearer {}", access_token(&backend));
+    let request = request(&[("authorization", &bearer)], None);
+    // The first lookup queries the database on actix's blocking pool, which needs its runtime.
+    let first = actix_web::rt::System::new().block_on(authentication.authenticate(&request));
+    assert!(matches!(first, Ok(Some(_))), "{first:?}");
+    c.bench_function("jwt/authenticate_cached_user", |b| {
+        b.iter(|| ready(authentication.authenticate(black_box(&request))).is_ok())
+    });
+}
+
+fn throttle_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("throttle");
+    let store = MemoryStore::default();
+    // A rate that never trips, as in the load benchmark; above EXACT_LIMIT: sliding window.
+    let huge: Rate = "100000000/min".parse().unwrap();
+    group.bench_function("memory_hit_sliding_window", |b| {
+        b.iter(|| ready(store.hit(black_box("throttle_user_1"), huge, now())).is_ok())
+    });
+    // An exact log at its size limit, refusing: DRF's list semantics for small rates.
+    let small: Rate = "1000/hour".parse().unwrap();
+    let t0 = now();
+    for i in 0..1000 {
+        ready(store.hit("throttle_user_2", small, t0 + i as f64 * 1e-3)).unwrap();
+    }
+    group.bench_function("memory_hit_exact_log_full", |b| {
+        b.iter(|| ready(store.hit(black_box("throttle_user_2"), small, now())).is_ok())
+    });
+    let counter = Arc::new(Counter::new(
+        Arc::new(MemoryStore::default()),
+        FailureMode::Open,
+    ));
+    let throttles: Vec<Arc<dyn Throttle>> = vec![
+        Arc::new(AnonRateThrottle {
+            rate: huge,
+            counter: Arc::clone(&counter),
+        }),
+        Arc::new(UserRateThrottle {
+            rate: huge,
+            counter,
+        }),
+    ];
+    let authenticated = request(&[], Some(user()));
+    group.bench_function("anon_and_user_classes_authenticated", |b| {
+        b.iter(|| {
+            for throttle in &throttles {
+                black_box(ready(throttle.allow_request(&authenticated, None)).is_ok());
+            }
+        })
+    });
+    group.finish();
+}
+
+fn permission_evaluation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("permissions");
+    let anonymous = request(&[], None);
+    let authenticated = request(&[], Some(user()));
+    let simple = parse_permission_classes("IsAuthenticated").unwrap();
+    let composite = parse_permission_classes(
+        "IsAuthenticated, IsAdminUser | (IsAuthenticatedOrReadOnly & !IsAdminUser)",
+    )
+    .unwrap();
+    for (name, classes, request) in [
+        ("is_authenticated_allowed", &simple, &authenticated),
+        ("is_authenticated_denied", &simple, &anonymous),
+        ("composite_allowed", &composite, &authenticated),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                classes
+                    .iter()
+                    .all(|permission| permission.check(black_box(request)).is_ok())
+            })
+        });
+    }
+    group.bench_function("parse_composite_setting", |b| {
+        b.iter(|| {
+            parse_permission_classes(black_box(
+                "IsAuthenticated, IsAdminUser | (IsAuthenticatedOrReadOnly & !IsAdminUser)",
+            ))
+            .map(|classes| classes.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    header_parsing,
+    token_validation,
+    jwt_authentication,
+    throttle_check,
+    permission_evaluation
+);
+criterion_main!(benches);
