@@ -41,6 +41,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("hasher-{index}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -111,6 +112,36 @@ impl PasswordHasher {
     }
 }
 
+/// The nice value of the hashing threads. Where they share a core with the request workers
+/// (one core, or more hashing threads than spare cores), the scheduler then gives the workers
+/// about ten times their share (weights 1024 against 110): a login flood makes logins wait in
+/// their queue instead of slowing every other request. An otherwise idle core still goes to
+/// hashing entirely, so logins are not slower on a quiet server.
+const HASHER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to `HASHER_NICE` (never raises it: a server started
+/// under `nice` stays at least that low); Linux keeps the nice value per thread.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid, getpriority and setpriority only read and set the calling thread's
+        // own scheduling attributes.
+        let result = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            if libc::getpriority(libc::PRIO_PROCESS, tid) >= HASHER_NICE {
+                return;
+            }
+            libc::setpriority(libc::PRIO_PROCESS, tid, HASHER_NICE)
+        };
+        if result != 0 {
+            log::warn!(
+                "could not lower the hashing threads' priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 /// Hashes synchronously (for the command-line tools).
 pub fn hash_password(password: &str, cost: u32) -> Result<String, HasherError> {
     validate_password(password)?;
@@ -178,6 +209,24 @@ mod tests {
         release.send(()).unwrap();
         assert!(blocker.await.is_ok());
         assert!(queued.await.is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_request_workers_priority() {
+        let hasher = PasswordHasher::new(1, 1, 4);
+        // SAFETY: reads the calling (hasher) thread's own nice value.
+        let nice = hasher
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) })
+            .await
+            .unwrap();
+        // SAFETY: as above, for the test's own thread.
+        let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert!(nice >= HASHER_NICE, "{nice}");
+        assert!(
+            nice > own || own >= HASHER_NICE,
+            "hasher {nice}, caller {own}"
+        );
     }
 
     #[tokio::test]
