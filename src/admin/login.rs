@@ -13,10 +13,8 @@ use crate::admin::Admin;
 use crate::admin::csrf;
 use crate::admin::pages::{self, builder, csrf_failure, html, redirect, render, safe_next};
 use crate::admin::session::{self, SessionStore};
-use crate::config::FailureMode;
 use crate::rest::ApiError;
 use crate::rest::client::client_ip;
-use crate::rest::throttling::{Hit, now};
 
 type Form = web::Form<HashMap<String, String>>;
 
@@ -117,7 +115,10 @@ pub async fn login(
     let next = safe_next(form.get("next").map(String::as_str));
     let next_field = next.as_deref().unwrap_or("");
 
-    if let Some(wait) = throttled(&admin, &http, username).await? {
+    let throttle_key = login_throttle_key(&admin, &http, username);
+    let lockout = admin.counter.peek(&throttle_key, admin.login_rate).await?;
+    if let Some(wait) = lockout.wait.filter(|_| !lockout.allowed) {
+        let wait = wait.max(1.0).ceil() as u64;
         let message = format!(
             "Too many failed login attempts. Try again in {wait} second{}.",
             if wait == 1 { "" } else { "s" }
@@ -141,6 +142,12 @@ pub async fn login(
         admin.accounts.authenticate(username, password).await?
     };
     let Some(user) = user.filter(|user| user.is_staff) else {
+        // Only failures count towards the lockout, so a staff member signing in often is never
+        // locked out; a failure past the limit is not counted (the store refuses it).
+        admin
+            .counter
+            .decide(&throttle_key, admin.login_rate)
+            .await?;
         return login_form(
             &admin,
             &http,
@@ -164,38 +171,14 @@ pub async fn login(
     Ok(response.finish())
 }
 
-/// Counts a sign-in attempt for this client and username under the `login` rate; `Some(wait)`
-/// when refused. Every attempt counts, the successful one too, so the check happens before
-/// the password is looked at and a correct guess inside a lockout is refused like any other.
-async fn throttled(
-    admin: &Admin,
-    http: &HttpRequest,
-    username: &str,
-) -> Result<Option<u64>, ApiError> {
+/// The `login` scope's key: client address and username, so one client cannot lock an
+/// administrator out from everywhere and guessing many usernames is limited per name.
+fn login_throttle_key(admin: &Admin, http: &HttpRequest, username: &str) -> String {
     let client = client_ip(http, &admin.trusted_proxies)
         .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     // Hashed: a key of bounded length whatever the username typed.
     let user_hash = hex::encode(Sha256::digest(username.as_bytes()));
-    let key = format!("throttle_login_{client}_{user_hash}");
-    match admin
-        .counter
-        .store()
-        .hit(&key, admin.login_rate, now())
-        .await
-    {
-        Ok(Hit::Allowed) => Ok(None),
-        Ok(Hit::Refused { wait }) => Ok(Some(wait.max(1.0).ceil() as u64)),
-        Err(error) => {
-            log::error!(
-                "{error}; admin login throttling fails {:?}",
-                admin.failure_mode
-            );
-            match admin.failure_mode {
-                FailureMode::Open => Ok(None),
-                FailureMode::Closed => Err(ApiError::service_unavailable()),
-            }
-        }
-    }
+    format!("throttle_login_{client}_{user_hash}")
 }
 
 /// `POST /admin/logout/`: ends the session server-side, clears the cookie, back to the login.

@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 
 use crate::accounts::Accounts;
-use crate::config::{Config, FailureMode};
+use crate::config::Config;
 use crate::db::DbPool;
 use crate::models::users::User;
 use crate::rest::ApiError;
@@ -46,7 +46,6 @@ pub struct Admin {
     pub pool: DbPool,
     pub counter: Arc<Counter>,
     pub login_rate: Rate,
-    pub failure_mode: FailureMode,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -69,7 +68,6 @@ impl Admin {
                 .get("login")
                 .copied()
                 .unwrap_or(DEFAULT_LOGIN_RATE),
-            failure_mode: config.throttle_failure_mode,
             trusted_origins: config.csrf_trusted_origins.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
         })

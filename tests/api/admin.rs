@@ -452,6 +452,22 @@ async fn failed_logins_are_throttled_per_client_and_username() {
 }
 
 #[tokio::test]
+async fn successful_logins_do_not_count_towards_the_lockout() {
+    let app = spawn_app_with(&[(
+        "THROTTLE_RATES",
+        "anon=100000/min,user=100000/min,login=2/min",
+    )])
+    .await;
+    app.create_user("boss", PASSWORD, staff());
+    for attempt in 0..4 {
+        let response = post_login(&app, &browser(), "boss", PASSWORD, None).await;
+        assert_eq!(response.status(), 302, "sign-in {attempt}");
+    }
+    let response = post_login(&app, &browser(), "boss", "wrong", None).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn dashboard_lists_users_and_blacklists_a_token() {
     let app = spawn_app().await;
     app.seed_reference_users();

@@ -76,6 +76,17 @@ impl MemoryStore {
 #[async_trait]
 impl ThrottleStore for MemoryStore {
     async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+        self.apply(key, rate, now, true)
+    }
+
+    async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+        self.apply(key, rate, now, false)
+    }
+}
+
+impl MemoryStore {
+    /// Decides for one request under the shard's lock; counts it only when `record`.
+    fn apply(&self, key: &str, rate: Rate, now: f64, record: bool) -> Result<Hit, StoreError> {
         let mut shard = self
             .shard(key)
             .lock()
@@ -92,12 +103,12 @@ impl ThrottleStore for MemoryStore {
                 expires: now,
             });
         let hit = match &mut entry.history {
-            History::Log(log) => hit_log(log, rate, now),
+            History::Log(log) => hit_log(log, rate, now, record),
             History::Windows {
                 start,
                 current,
                 previous,
-            } => hit_windows(start, current, previous, rate, now),
+            } => hit_windows(start, current, previous, rate, now, record),
         };
         entry.expires = now + 2.0 * rate.duration;
         Ok(hit)
@@ -117,7 +128,7 @@ fn new_history(rate: Rate) -> History {
 }
 
 /// DRF's `SimpleRateThrottle`: drop what left the window, refuse at `num_requests`.
-pub fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64) -> Hit {
+pub fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64, record: bool) -> Hit {
     while log
         .front()
         .is_some_and(|&oldest| oldest <= now - rate.duration)
@@ -130,7 +141,9 @@ pub fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64) -> Hit {
             wait: rate.duration - (now - oldest),
         };
     }
-    log.push_back(now);
+    if record {
+        log.push_back(now);
+    }
     Hit::Allowed
 }
 
@@ -141,6 +154,7 @@ fn hit_windows(
     previous: &mut u64,
     rate: Rate,
     now: f64,
+    record: bool,
 ) -> Hit {
     let d = rate.duration;
     let window = (now / d).floor() * d;
@@ -153,7 +167,9 @@ fn hit_windows(
     let elapsed = now - *start;
     let estimate = *previous as f64 * (1.0 - elapsed / d) + *current as f64;
     if estimate < limit {
-        *current += 1;
+        if record {
+            *current += 1;
+        }
         return Hit::Allowed;
     }
     let wait = if (*current as f64) < limit && *previous > 0 {
@@ -191,6 +207,24 @@ mod tests {
             store.hit("k", r, 1060.6).await.unwrap(),
             Hit::Refused { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn peek_answers_like_hit_but_counts_nothing() {
+        let store = MemoryStore::default();
+        let r = rate("2/min");
+        for _ in 0..5 {
+            assert_eq!(store.peek("k", r, 10.0).await.unwrap(), Hit::Allowed);
+        }
+        store.hit("k", r, 10.0).await.unwrap();
+        store.hit("k", r, 11.0).await.unwrap();
+        let Hit::Refused { wait } = store.peek("k", r, 12.0).await.unwrap() else {
+            panic!("peek allowed a full window")
+        };
+        assert!((wait - 58.0).abs() < 1e-9);
+        let big = rate("5000/min");
+        assert_eq!(store.peek("w", big, 10.0).await.unwrap(), Hit::Allowed);
+        assert_eq!(store.hit("w", big, 10.0).await.unwrap(), Hit::Allowed);
     }
 
     #[tokio::test]

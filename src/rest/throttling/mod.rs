@@ -36,6 +36,10 @@ pub trait ThrottleStore: Send + Sync {
     /// `rate.duration` seconds before `now`; atomic, also under concurrent requests.
     async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError>;
 
+    /// What `hit` would answer now, without counting anything: for limits on failures only,
+    /// checked before the attempt and counted after it failed.
+    async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError>;
+
     /// Whether the store can be reached (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -79,8 +83,20 @@ impl Counter {
         &self.store
     }
 
-    async fn decide(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
-        match self.store.hit(key, rate, now()).await {
+    /// Counts the request under `key` unless the rate is exhausted.
+    pub async fn decide(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
+        let answer = self.store.hit(key, rate, now()).await;
+        self.verdict(answer)
+    }
+
+    /// Whether a request under `key` would be refused now; counts nothing.
+    pub async fn peek(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
+        let answer = self.store.peek(key, rate, now()).await;
+        self.verdict(answer)
+    }
+
+    fn verdict(&self, answer: Result<Hit, StoreError>) -> Result<Decision, ApiError> {
+        match answer {
             Ok(Hit::Allowed) => Ok(Decision {
                 allowed: true,
                 wait: None,

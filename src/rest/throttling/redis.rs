@@ -132,20 +132,20 @@ impl RedisStore {
         }
     }
 
-    fn unique_member(&self, now: f64) -> String {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        format!("{now}-{}-{n}", self.member_prefix)
-    }
-}
-
-#[async_trait]
-impl ThrottleStore for RedisStore {
-    async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+    /// Runs the script for the rate's kind; it counts the request only when `record`.
+    async fn apply(
+        &self,
+        key: &str,
+        rate: Rate,
+        now: f64,
+        record: bool,
+    ) -> Result<Hit, StoreError> {
         // `{}` prints the shortest string that reads back as the same double: exact in Lua.
         let mut args = vec![
             rate.num_requests.to_string(),
             rate.duration.to_string(),
             now.to_string(),
+            if record { "1" } else { "0" }.to_string(),
         ];
         // Separate key spaces per kind, so a rate changed across EXACT_LIMIT never meets a key
         // of the other Redis type.
@@ -164,6 +164,22 @@ impl ThrottleStore for RedisStore {
                 .map_err(|_| StoreError(format!("unexpected script reply {reply:?}"))),
             _ => Err(StoreError(format!("unexpected script reply {reply:?}"))),
         }
+    }
+
+    fn unique_member(&self, now: f64) -> String {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("{now}-{}-{n}", self.member_prefix)
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for RedisStore {
+    async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+        self.apply(key, rate, now, true).await
+    }
+
+    async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
+        self.apply(key, rate, now, false).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

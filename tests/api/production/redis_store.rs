@@ -26,13 +26,18 @@ async fn redis_connection() -> redis::aio::MultiplexedConnection {
 }
 
 /// Replays one sequence of (key, rate, time) on both stores and compares every answer.
+/// A peek before every hit must agree too, and must not change what the hit answers.
 async fn assert_same_answers(requests: &[(&str, &str, f64)]) {
     let memory = MemoryStore::default();
     let redis = store(&unique_prefix());
     for (i, &(key, r, now)) in requests.iter().enumerate() {
+        let expected_peek = memory.peek(key, rate(r), now).await.unwrap();
+        let peeked = redis.peek(key, rate(r), now).await.unwrap();
+        assert_eq!(peeked, expected_peek, "peek {i}: {key} {r} at {now}");
         let expected = memory.hit(key, rate(r), now).await.unwrap();
         let got = redis.hit(key, rate(r), now).await.unwrap();
         assert_eq!(got, expected, "request {i}: {key} {r} at {now}");
+        assert_eq!(expected, expected_peek, "a peek predicts the hit");
     }
 }
 

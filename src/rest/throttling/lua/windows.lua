@@ -1,7 +1,8 @@
 -- Sliding-window counter for large rates: two fixed windows, the previous one weighted by its
 -- overlap with the sliding window. The same arithmetic, in the same order, as memory.rs.
--- KEYS[1]: a hash {start, current, previous}. ARGV: num_requests, duration (s), now (s).
--- Returns {1} when counted, {0, wait} when refused (wait as a '%.17g' string).
+-- KEYS[1]: a hash {start, current, previous}. ARGV: num_requests, duration (s), now (s),
+-- record ('1' counts the request, '0' only asks).
+-- Returns {1} when allowed, {0, wait} when refused (wait as a '%.17g' string).
 local limit = tonumber(ARGV[1])
 local d = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -17,8 +18,12 @@ if window > start then
 end
 local elapsed = now - start
 local estimate = previous * (1.0 - elapsed / d) + current
+local record = ARGV[4] == '1'
 local result
 if estimate < limit then
+  if not record then
+    return {1}
+  end
   current = current + 1
   result = {1}
 else
