@@ -1,10 +1,10 @@
 //! One integration-test binary: each test starts the real server on a loopback port.
 
+mod admin;
 mod bad_input;
 mod basic_auth;
 mod bench_endpoint;
 mod browser;
-mod admin;
 mod cli;
 mod hello;
 mod helpers;
