@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
 use crate::config::JwtAlgorithm;
@@ -60,7 +60,7 @@ impl TokenBackend {
     pub fn decode(&self, token: &str, now: f64) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
-        if !supported_header(token) {
+        if !supported_header(&data.header) {
             return Err(TokenError::Invalid);
         }
         let claims = data.claims;
@@ -90,18 +90,12 @@ impl TokenBackend {
 }
 
 /// PyJWT refuses critical header extensions it does not implement (`crit`) and unencoded
-/// payloads (`b64: false`); jsonwebtoken ignores both, so they are checked on the raw header.
-fn supported_header(token: &str) -> bool {
-    let Some(header) = token
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
-    else {
-        return false;
-    };
-    !header.contains_key("crit")
+/// payloads (`b64: false`); jsonwebtoken accepts both, so they are checked here.
+fn supported_header(header: &Header) -> bool {
+    header.crit.is_none()
         && header
+            .extras
+            .inner()
             .get("b64")
             .is_none_or(|b64| *b64 == Value::Bool(true))
 }
