@@ -14,7 +14,8 @@ use crate::admin::csrf;
 use crate::admin::pages::{self, builder, csrf_failure, html, redirect, render, safe_next};
 use crate::admin::session::{self, SessionStore};
 use crate::rest::ApiError;
-use crate::rest::client::client_ip;
+use crate::rest::client::{client_ip, ident};
+use crate::rest::throttling::Hit;
 
 type Form = web::Form<HashMap<String, String>>;
 
@@ -117,7 +118,7 @@ pub async fn login(
 
     let throttle_key = login_throttle_key(&admin, &http, username);
     let lockout = admin.counter.peek(&throttle_key, admin.login_rate).await?;
-    if let Some(wait) = lockout.wait.filter(|_| !lockout.allowed) {
+    if let Hit::Refused { wait } = lockout {
         let wait = wait.max(1.0).ceil() as u64;
         let message = format!(
             "Too many failed login attempts. Try again in {wait} second{}.",
@@ -174,8 +175,7 @@ pub async fn login(
 /// The `login` scope's key: client address and username, so one client cannot lock an
 /// administrator out from everywhere and guessing many usernames is limited per name.
 fn login_throttle_key(admin: &Admin, http: &HttpRequest, username: &str) -> String {
-    let client = client_ip(http, &admin.trusted_proxies)
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let client = ident(client_ip(http, &admin.trusted_proxies));
     // Hashed: a key of bounded length whatever the username typed.
     let user_hash = hex::encode(Sha256::digest(username.as_bytes()));
     format!("throttle_login_{client}_{user_hash}")

@@ -12,6 +12,10 @@ use ipnet::IpNet;
 
 pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = request.peer_addr().map(|addr| addr.ip())?;
+    // Most requests come straight from the client: no header to read.
+    if !is_trusted(&peer, trusted_proxies) {
+        return Some(peer);
+    }
     let forwarded = request
         .headers()
         .get_all("x-forwarded-for")
@@ -21,8 +25,17 @@ pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpA
     Some(resolve(peer, &forwarded, trusted_proxies))
 }
 
+/// The client address as a throttle key (DRF's `get_ident`), `unknown` without a peer address.
+pub fn ident(client: Option<IpAddr>) -> String {
+    client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+}
+
+fn is_trusted(ip: &IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(ip))
+}
+
 fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted(ip, trusted);
     if !is_trusted(&peer) {
         return peer;
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::models::users::User;
 use crate::rest::exceptions::ApiError;
-use crate::rest::parsers;
+use crate::rest::{client, parsers};
 
 pub struct Request {
     pub http: HttpRequest,
@@ -61,8 +61,7 @@ impl Request {
 
     /// The client address as a throttle key (DRF's `get_ident`).
     pub fn ident(&self) -> String {
-        self.client_ip
-            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+        client::ident(self.client_ip)
     }
 
     pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {

@@ -1,7 +1,7 @@
 //! Provides `APIView` and its dispatcher: negotiate, authenticate, permit, throttle, handle.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -18,7 +18,7 @@ use crate::rest::permissions::Permission;
 use crate::rest::request::Request;
 use crate::rest::response::{Response, render, render_error};
 use crate::rest::settings::ApiSettings;
-use crate::rest::throttling::Throttle;
+use crate::rest::throttling::{Hit, Throttle};
 
 pub type Handler =
     Arc<dyn Fn(Request) -> LocalBoxFuture<'static, Result<Response, ApiError>> + Send + Sync>;
@@ -45,6 +45,8 @@ pub struct APIView {
     throttle_scope: Option<String>,
     /// A fixed challenge, as simplejwt's token views have without any authentication class.
     www_authenticate: Option<String>,
+    /// The `Allow` header, the same for every response: built on the first one.
+    allow: OnceLock<Option<HeaderValue>>,
 }
 
 /// The class lists in force for one view: its overrides, else the settings.
@@ -65,6 +67,7 @@ impl APIView {
             throttle_classes: None,
             throttle_scope: None,
             www_authenticate: None,
+            allow: OnceLock::new(),
         }
     }
 
@@ -76,6 +79,7 @@ impl APIView {
         let handler: Handler = Arc::new(move |request| Box::pin(handler(request)));
         self.handlers.retain(|(m, _)| *m != method);
         self.handlers.push((method, handler));
+        self.allow = OnceLock::new();
         self
     }
 
@@ -251,16 +255,16 @@ impl APIView {
         policies: &Policies<'_>,
         request: &Request,
     ) -> Result<(), ApiError> {
-        let mut waits = Vec::new();
+        let mut longest_wait = None;
         for throttle in policies.throttle {
-            let decision = throttle
+            let hit = throttle
                 .allow_request(request, self.throttle_scope.as_deref())
                 .await?;
-            if !decision.allowed {
-                waits.push(decision.wait.unwrap_or(0.0));
+            if let Hit::Refused { wait } = hit {
+                longest_wait = Some(longest_wait.map_or(wait, |longest: f64| longest.max(wait)));
             }
         }
-        match waits.into_iter().reduce(f64::max) {
+        match longest_wait {
             None => Ok(()),
             Some(wait) => Err(ApiError::throttled(wait.max(0.0).ceil() as u64)),
         }
@@ -319,9 +323,12 @@ impl APIView {
 
     /// Headers every API response carries: `Allow`, `Vary`, and what the pipeline added.
     fn finalize(&self, added_headers: Vec<(HeaderName, HeaderValue)>, response: &mut HttpResponse) {
+        let allow = self
+            .allow
+            .get_or_init(|| HeaderValue::from_str(&self.allowed_methods()).ok());
         let headers = response.headers_mut();
-        if let Ok(allow) = HeaderValue::from_str(&self.allowed_methods()) {
-            headers.insert(header::ALLOW, allow);
+        if let Some(allow) = allow {
+            headers.insert(header::ALLOW, allow.clone());
         }
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
         for (name, value) in added_headers {

@@ -46,21 +46,11 @@ pub trait ThrottleStore: Send + Sync {
     }
 }
 
-/// A throttle's verdict: allowed, or refused with DRF's `wait()` in seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub wait: Option<f64>,
-}
-
 #[async_trait(?Send)]
 pub trait Throttle: Send + Sync {
-    /// Records the request when allowed; a refused request is not recorded.
-    async fn allow_request(
-        &self,
-        request: &Request,
-        scope: Option<&str>,
-    ) -> Result<Decision, ApiError>;
+    /// `Allowed` (and records the request), or `Refused` with DRF's `wait()` in seconds (and
+    /// records nothing).
+    async fn allow_request(&self, request: &Request, scope: Option<&str>) -> Result<Hit, ApiError>;
 }
 
 /// Applies the failure mode when the store cannot be reached, and logs that at most once a minute.
@@ -84,38 +74,25 @@ impl Counter {
     }
 
     /// Counts the request under `key` unless the rate is exhausted.
-    pub async fn decide(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
+    pub async fn decide(&self, key: &str, rate: Rate) -> Result<Hit, ApiError> {
         let answer = self.store.hit(key, rate, now()).await;
         self.verdict(answer)
     }
 
     /// Whether a request under `key` would be refused now; counts nothing.
-    pub async fn peek(&self, key: &str, rate: Rate) -> Result<Decision, ApiError> {
+    pub async fn peek(&self, key: &str, rate: Rate) -> Result<Hit, ApiError> {
         let answer = self.store.peek(key, rate, now()).await;
         self.verdict(answer)
     }
 
-    fn verdict(&self, answer: Result<Hit, StoreError>) -> Result<Decision, ApiError> {
-        match answer {
-            Ok(Hit::Allowed) => Ok(Decision {
-                allowed: true,
-                wait: None,
-            }),
-            Ok(Hit::Refused { wait }) => Ok(Decision {
-                allowed: false,
-                wait: Some(wait),
-            }),
-            Err(error) => {
-                self.log_failure(&error);
-                match self.failure_mode {
-                    FailureMode::Open => Ok(Decision {
-                        allowed: true,
-                        wait: None,
-                    }),
-                    FailureMode::Closed => Err(ApiError::service_unavailable()),
-                }
+    fn verdict(&self, answer: Result<Hit, StoreError>) -> Result<Hit, ApiError> {
+        answer.or_else(|error| {
+            self.log_failure(&error);
+            match self.failure_mode {
+                FailureMode::Open => Ok(Hit::Allowed),
+                FailureMode::Closed => Err(ApiError::service_unavailable()),
             }
-        }
+        })
     }
 
     fn log_failure(&self, error: &StoreError) {
@@ -150,12 +127,9 @@ impl Throttle for AnonRateThrottle {
         &self,
         request: &Request,
         _scope: Option<&str>,
-    ) -> Result<Decision, ApiError> {
+    ) -> Result<Hit, ApiError> {
         if request.is_authenticated() {
-            return Ok(Decision {
-                allowed: true,
-                wait: None,
-            });
+            return Ok(Hit::Allowed);
         }
         let key = format!("throttle_anon_{}", request.ident());
         self.counter.decide(&key, self.rate).await
@@ -182,7 +156,7 @@ impl Throttle for UserRateThrottle {
         &self,
         request: &Request,
         _scope: Option<&str>,
-    ) -> Result<Decision, ApiError> {
+    ) -> Result<Hit, ApiError> {
         let key = format!("throttle_user_{}", user_or_ident(request));
         self.counter.decide(&key, self.rate).await
     }
@@ -196,16 +170,9 @@ pub struct ScopedRateThrottle {
 
 #[async_trait(?Send)]
 impl Throttle for ScopedRateThrottle {
-    async fn allow_request(
-        &self,
-        request: &Request,
-        scope: Option<&str>,
-    ) -> Result<Decision, ApiError> {
+    async fn allow_request(&self, request: &Request, scope: Option<&str>) -> Result<Hit, ApiError> {
         let Some((scope, rate)) = scope.and_then(|s| self.rates.get(s).map(|r| (s, *r))) else {
-            return Ok(Decision {
-                allowed: true,
-                wait: None,
-            });
+            return Ok(Hit::Allowed);
         };
         let key = format!("throttle_{scope}_{}", user_or_ident(request));
         self.counter.decide(&key, rate).await
