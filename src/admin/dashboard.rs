@@ -1,6 +1,7 @@
 //! Provides the dashboard (`/admin/`) and its two actions: blacklist a token, deactivate a user.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +11,6 @@ use minijinja::{Value, context};
 use crate::admin::Admin;
 use crate::admin::csrf;
 use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
-use crate::admin::session::Session;
 use crate::db;
 use crate::models::users::User;
 use crate::models::{sessions, tokens, users};
@@ -46,7 +46,7 @@ pub async fn index(
     let Some((session, user)) = admin.staff_session(&http).await? else {
         return Ok(redirect(LOGIN_REDIRECT).finish());
     };
-    let (user_list, token_list) = db::run(&admin.pool, |conn| {
+    let (user_list, token_list) = db::run(admin.accounts.pool(), |conn| {
         Ok((
             users::list(conn)?,
             tokens::list_outstanding(conn, MAX_TOKENS)?,
@@ -96,25 +96,28 @@ pub async fn index(
     Ok(html(&mut builder(StatusCode::OK), body))
 }
 
-/// The staff session of a dashboard form post whose CSRF token is valid; otherwise the
-/// response to send instead (redirect to the login page, or the CSRF failure page).
-async fn authorized_post(
+/// Runs a dashboard action for a staff form post whose CSRF token is valid, then redirects to
+/// the dashboard with the outcome code `action` returns; otherwise answers with the redirect to
+/// the login page or the CSRF failure page.
+async fn staff_action<F, Fut>(
     http: &HttpRequest,
     admin: &Admin,
     form: &HashMap<String, String>,
-) -> Result<Result<(Session, User), HttpResponse>, ApiError> {
+    action: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(User) -> Fut,
+    Fut: Future<Output = Result<&'static str, ApiError>>,
+{
     let Some((session, user)) = admin.staff_session(http).await? else {
-        return Ok(Err(redirect(LOGIN_REDIRECT).finish()));
+        return Ok(redirect(LOGIN_REDIRECT).finish());
     };
     let token = form.get(csrf::FORM_FIELD).map(String::as_str);
     if let Err(reason) = admin.check_csrf(http, Some(&session.record.csrf_secret), token) {
-        return Ok(Err(csrf_failure(admin, &reason)?));
+        return csrf_failure(admin, &reason);
     }
-    Ok(Ok((session, user)))
-}
-
-fn done(code: &str) -> HttpResponse {
-    redirect(&format!("/admin/?done={code}")).finish()
+    let code = action(user).await?;
+    Ok(redirect(&format!("/admin/?done={code}")).finish())
 }
 
 /// `POST /admin/tokens/blacklist/` (field `jti`): blacklists an outstanding refresh token.
@@ -123,26 +126,27 @@ pub async fn blacklist_token(
     admin: web::Data<Admin>,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = match authorized_post(&http, &admin, &form).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
-    let jti = form.get("jti").cloned().unwrap_or_default();
-    let outcome = db::run(&admin.pool, move |conn| {
-        match tokens::find_outstanding(conn, &jti)? {
-            None => Ok(None),
-            Some(record) => tokens::blacklist(conn, &record).map(Some),
-        }
+    let (admin, form) = (&admin, &form);
+    staff_action(&http, admin, form, move |user| async move {
+        let jti = form.get("jti").cloned().unwrap_or_default();
+        let outcome = db::run(
+            admin.accounts.pool(),
+            move |conn| match tokens::find_outstanding(conn, &jti)? {
+                None => Ok(None),
+                Some(record) => tokens::blacklist(conn, &record).map(Some),
+            },
+        )
+        .await?;
+        Ok(match outcome {
+            None => "unknown-token",
+            Some(tokens::Blacklisting::AlreadyBlacklisted) => "already",
+            Some(tokens::Blacklisting::Done) => {
+                log::info!("admin: user {} blacklisted a refresh token", user.id);
+                "blacklisted"
+            }
+        })
     })
-    .await?;
-    Ok(done(match outcome {
-        None => "unknown-token",
-        Some(tokens::Blacklisting::AlreadyBlacklisted) => "already",
-        Some(tokens::Blacklisting::Done) => {
-            log::info!("admin: user {} blacklisted a refresh token", user.id);
-            "blacklisted"
-        }
-    }))
+    .await
 }
 
 /// `POST /admin/users/deactivate/` (field `user_id`): deactivates a user and ends their
@@ -152,31 +156,31 @@ pub async fn deactivate_user(
     admin: web::Data<Admin>,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = match authorized_post(&http, &admin, &form).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
-    let Some(target) = form
-        .get("user_id")
-        .and_then(|id| id.trim().parse::<i32>().ok())
-    else {
-        return Ok(done("unknown-user"));
-    };
-    if target == user.id {
-        return Ok(done("self"));
-    }
-    let found = db::run(&admin.pool, move |conn| {
-        conn.transaction(|conn| {
-            let found = users::set_active(conn, target, false)?;
-            sessions::delete_for_user(conn, target)?;
-            Ok(found)
+    let (admin, form) = (&admin, &form);
+    staff_action(&http, admin, form, move |user| async move {
+        let Some(target) = form
+            .get("user_id")
+            .and_then(|id| id.trim().parse::<i32>().ok())
+        else {
+            return Ok("unknown-user");
+        };
+        if target == user.id {
+            return Ok("self");
+        }
+        let found = db::run(admin.accounts.pool(), move |conn| {
+            conn.transaction(|conn| {
+                let found = users::set_active(conn, target, false)?;
+                sessions::delete_for_user(conn, target)?;
+                Ok(found)
+            })
         })
+        .await?;
+        admin.accounts.invalidate(target);
+        if !found {
+            return Ok("unknown-user");
+        }
+        log::info!("admin: user {} deactivated user {target}", user.id);
+        Ok("deactivated")
     })
-    .await?;
-    admin.accounts.invalidate(target);
-    if !found {
-        return Ok(done("unknown-user"));
-    }
-    log::info!("admin: user {} deactivated user {target}", user.id);
-    Ok(done("deactivated"))
+    .await
 }

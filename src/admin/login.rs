@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -37,13 +37,12 @@ fn login_secret(http: &HttpRequest) -> (String, bool) {
 
 fn csrf_cookie(secret: &str, secure: bool) -> Cookie<'static> {
     // HttpOnly: the pages use no JavaScript, so no script needs to read the secret.
-    Cookie::build(csrf::COOKIE_NAME, secret.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .max_age(CookieDuration::seconds(CSRF_COOKIE_AGE))
-        .finish()
+    session::protected_cookie(
+        csrf::COOKIE_NAME,
+        secret.to_string(),
+        CSRF_COOKIE_AGE,
+        secure,
+    )
 }
 
 /// The login page with the given status and error; sets the CSRF cookie when it is new.
@@ -100,12 +99,12 @@ pub async fn login(
     admin: web::Data<Admin>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
+    // Without a cookie Django says so; a malformed one stands for a fresh secret no token matches.
     let (secret, _) = login_secret(&http);
     let cookie_secret = http
         .cookie(csrf::COOKIE_NAME)
         .is_some()
-        .then_some(secret.as_str())
-        .filter(|s| csrf::is_valid_secret(s));
+        .then_some(secret.as_str());
     let token = form.get(csrf::FORM_FIELD).map(String::as_str);
     if let Err(reason) = admin.check_csrf(&http, cookie_secret, token) {
         return csrf_failure(&admin, &reason);

@@ -16,7 +16,6 @@ use ipnet::IpNet;
 
 use crate::accounts::Accounts;
 use crate::config::Config;
-use crate::db::DbPool;
 use crate::models::users::User;
 use crate::rest::ApiError;
 use crate::rest::throttling::{Counter, Rate};
@@ -29,21 +28,11 @@ const DEFAULT_LOGIN_RATE: Rate = Rate {
     duration: 60.0,
 };
 
-/// Every admin page with its path (they also get Django's `APPEND_SLASH` redirect).
-pub const PATHS: &[&str] = &[
-    "/admin/",
-    "/admin/login/",
-    "/admin/logout/",
-    "/admin/tokens/blacklist/",
-    "/admin/users/deactivate/",
-];
-
 /// What the admin pages share.
 pub struct Admin {
     pub templates: Templates,
     pub sessions: Arc<SessionStore>,
     pub accounts: Arc<Accounts>,
-    pub pool: DbPool,
     pub counter: Arc<Counter>,
     pub login_rate: Rate,
     pub trusted_origins: Vec<String>,
@@ -59,7 +48,6 @@ impl Admin {
     ) -> Result<Admin, String> {
         Ok(Admin {
             templates: Templates::load(&config.templates_dir)?,
-            pool: accounts.pool().clone(),
             sessions,
             accounts,
             counter,
@@ -120,34 +108,21 @@ pub fn configure(
     static_dir: &std::path::Path,
     paths: &mut HashSet<String>,
 ) {
-    paths.extend(PATHS.iter().map(|p| p.to_string()));
+    // Every page answers the methods it does not route with a 405, and gets `APPEND_SLASH`.
+    let mut page = |path: &str| {
+        paths.insert(path.to_string());
+        web::resource(path).default_service(web::to(method_not_allowed))
+    };
     cfg.app_data(web::Data::from(admin))
+        .service(page("/admin/").route(web::get().to(dashboard::index)))
         .service(
-            web::resource("/admin/")
-                .route(web::get().to(dashboard::index))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/admin/login/")
+            page("/admin/login/")
                 .route(web::get().to(login::login_page))
-                .route(web::post().to(login::login))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::post().to(login::login)),
         )
-        .service(
-            web::resource("/admin/logout/")
-                .route(web::post().to(login::logout))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/admin/tokens/blacklist/")
-                .route(web::post().to(dashboard::blacklist_token))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/admin/users/deactivate/")
-                .route(web::post().to(dashboard::deactivate_user))
-                .default_service(web::to(method_not_allowed)),
-        )
+        .service(page("/admin/logout/").route(web::post().to(login::logout)))
+        .service(page("/admin/tokens/blacklist/").route(web::post().to(dashboard::blacklist_token)))
+        .service(page("/admin/users/deactivate/").route(web::post().to(dashboard::deactivate_user)))
         .service(actix_files::Files::new("/static", static_dir));
 }
 

@@ -22,6 +22,23 @@ pub fn clear_cookie_header() -> HeaderValue {
     HeaderValue::from_static(CLEAR_COOKIE)
 }
 
+/// A cookie no script can read and other sites do not send on subrequests: HttpOnly,
+/// SameSite=Lax, Path=/, and Secure when the site is served over HTTPS.
+pub fn protected_cookie(
+    name: &'static str,
+    value: String,
+    max_age_seconds: i64,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(CookieDuration::seconds(max_age_seconds))
+        .finish()
+}
+
 /// A signed-in session: its id (only ever in the cookie) and its row.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -45,7 +62,7 @@ impl SessionStore {
         }
     }
 
-    /// The session id the request presents, when it is shaped like one of ours.
+    /// The session id the request presents, if any (`load` checks its shape).
     pub fn presented_key(http: &HttpRequest) -> Option<String> {
         let cookie = http.cookie(COOKIE_NAME)?;
         Some(cookie.value().to_string())
@@ -101,15 +118,14 @@ impl SessionStore {
         Ok(())
     }
 
-    /// The cookie that carries a new session: HttpOnly, SameSite=Lax, Path=/, Secure if set.
+    /// The cookie that carries a new session.
     pub fn cookie(&self, session: &Session) -> Cookie<'static> {
-        Cookie::build(COOKIE_NAME, session.key.clone())
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .max_age(CookieDuration::seconds(self.cookie_age as i64))
-            .finish()
+        protected_cookie(
+            COOKIE_NAME,
+            session.key.clone(),
+            self.cookie_age as i64,
+            self.secure,
+        )
     }
 
     pub fn secure(&self) -> bool {
