@@ -38,10 +38,6 @@ impl Accounts {
         &self.pool
     }
 
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
     /// The user with that id, at most `ttl` old; `None` when there is no such user.
     pub async fn get_user(&self, id: i32) -> Result<Option<User>, ApiError> {
         if let Some(user) = self.cached(id) {

@@ -16,16 +16,6 @@ pub enum JwtAlgorithm {
     HS512,
 }
 
-impl JwtAlgorithm {
-    pub fn name(self) -> &'static str {
-        match self {
-            JwtAlgorithm::HS256 => "HS256",
-            JwtAlgorithm::HS384 => "HS384",
-            JwtAlgorithm::HS512 => "HS512",
-        }
-    }
-}
-
 /// What throttling does when its shared store (Redis) cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureMode {
@@ -229,11 +219,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// True when the database is PostgreSQL rather than the embedded SQLite default.
-    pub fn is_postgres(&self) -> bool {
-        is_postgres_url(&self.database_url)
     }
 }
 

@@ -106,10 +106,6 @@ impl PasswordHasher {
         let cost = self.cost;
         self.run(move || hash_password(&password, cost)).await?
     }
-
-    pub fn cost(&self) -> u32 {
-        self.cost
-    }
 }
 
 /// The nice value of the hashing threads. Where they share a core with the request workers

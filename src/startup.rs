@@ -93,8 +93,20 @@ impl AppState {
         })
     }
 
+    /// The JWT class's challenge, which simplejwt's token views also send on their 401s.
     pub fn bearer_challenge(&self) -> String {
-        format!("{} realm=\"{REALM}\"", self.config.auth_header_types[0])
+        self.jwt_authentication()
+            .authenticate_header()
+            .unwrap_or_default()
+    }
+
+    fn jwt_authentication(&self) -> JWTAuthentication {
+        JWTAuthentication {
+            backend: Arc::clone(&self.backend),
+            accounts: Arc::clone(&self.accounts),
+            header_types: self.config.auth_header_types.clone(),
+            www_authenticate_realm: REALM.to_string(),
+        }
     }
 
     /// The settings' class lists as trait objects, in the configured order.
@@ -124,12 +136,7 @@ impl AppState {
 
     fn authentication_class(&self, name: &str) -> Result<Arc<dyn Authentication>, String> {
         match name {
-            "jwt" => Ok(Arc::new(JWTAuthentication {
-                backend: Arc::clone(&self.backend),
-                accounts: Arc::clone(&self.accounts),
-                header_types: self.config.auth_header_types.clone(),
-                www_authenticate_realm: REALM.to_string(),
-            })),
+            "jwt" => Ok(Arc::new(self.jwt_authentication())),
             "session" => Ok(Arc::new(SessionAuthentication {
                 sessions: Arc::clone(&self.sessions),
                 accounts: Arc::clone(&self.accounts),

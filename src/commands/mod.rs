@@ -6,6 +6,7 @@ pub mod users;
 
 use crate::cli::Command;
 use crate::config::Config;
+use crate::db::{self, DbConnection};
 
 pub fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
@@ -33,4 +34,12 @@ pub fn run(command: Command, config: Config) -> Result<(), String> {
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
         Command::Clearsessions => sessions::clearsessions(&config),
     }
+}
+
+/// A connection for a maintenance command, with the migrations applied.
+fn open(config: &Config) -> Result<DbConnection, String> {
+    let mut conn =
+        db::connect(&config.database_url).map_err(|e| format!("cannot open DATABASE_URL: {e}"))?;
+    db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))?;
+    Ok(conn)
 }

@@ -2,19 +2,13 @@
 
 use std::io::BufRead;
 
+use crate::commands::open;
 use crate::config::Config;
-use crate::db::{self, DbConnection, is_unique_violation};
+use crate::db::is_unique_violation;
 use crate::hashers::hash_password;
 use diesel::Connection;
 
 use crate::models::{sessions, tokens, users};
-
-fn open(config: &Config) -> Result<DbConnection, String> {
-    let mut conn =
-        db::connect(&config.database_url).map_err(|e| format!("cannot open DATABASE_URL: {e}"))?;
-    db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))?;
-    Ok(conn)
-}
 
 /// One line of stdin, without its line ending.
 fn password_from_stdin() -> Result<String, String> {

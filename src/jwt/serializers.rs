@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::accounts::Accounts;
-use crate::db;
+use crate::db::{self, now_seconds};
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::tokens::{Lifetimes, Token, TokenType};
@@ -20,10 +20,6 @@ pub struct TokenService {
     pub lifetimes: Lifetimes,
     pub rotate_refresh_tokens: bool,
     pub blacklist_after_rotation: bool,
-}
-
-fn now_seconds() -> i64 {
-    now() as i64
 }
 
 impl TokenService {
@@ -99,12 +95,7 @@ impl TokenService {
         let [raw] = char_fields(&expect_object(data)?, ["token"])?;
         let token =
             Token::parse(&raw, &self.backend, None, now()).map_err(TokenError::into_api_error)?;
-        let jti = token.jti().to_string();
-        if db::run(self.accounts.pool(), move |conn| {
-            tokens::is_blacklisted(conn, &jti)
-        })
-        .await?
-        {
+        if self.is_blacklisted(&token).await? {
             return Err(ApiError::non_field_error(
                 TokenError::Blacklisted.to_string(),
             ));
@@ -131,14 +122,17 @@ impl TokenService {
         let [raw] = char_fields(&expect_object(data)?, [field])?;
         let token = Token::parse(&raw, &self.backend, Some(TokenType::Refresh), now())
             .map_err(TokenError::into_api_error)?;
-        let jti = token.jti().to_string();
-        if db::run(self.accounts.pool(), move |conn| {
-            tokens::is_blacklisted(conn, &jti)
-        })
-        .await?
-        {
+        if self.is_blacklisted(&token).await? {
             return Err(TokenError::Blacklisted.into_api_error());
         }
         Ok(token)
+    }
+
+    async fn is_blacklisted(&self, token: &Token) -> Result<bool, ApiError> {
+        let jti = token.jti().to_string();
+        Ok(db::run(self.accounts.pool(), move |conn| {
+            tokens::is_blacklisted(conn, &jti)
+        })
+        .await?)
     }
 }

@@ -128,7 +128,7 @@ fn new_history(rate: Rate) -> History {
 }
 
 /// DRF's `SimpleRateThrottle`: drop what left the window, refuse at `num_requests`.
-pub fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64, record: bool) -> Hit {
+fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64, record: bool) -> Hit {
     while log
         .front()
         .is_some_and(|&oldest| oldest <= now - rate.duration)

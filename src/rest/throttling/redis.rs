@@ -9,6 +9,7 @@
 //! most one timeout and usually nothing; the caller (`Counter`) then applies the failure mode.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::ThreadId;
@@ -98,7 +99,7 @@ impl RedisStore {
         }
     }
 
-    /// Runs one script call within the timeout; a broken connection is dropped to be reopened.
+    /// Runs one script call within the timeout.
     async fn eval(
         &self,
         script: &Script,
@@ -111,17 +112,28 @@ impl RedisStore {
         for arg in args {
             invocation.arg(arg);
         }
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
+        self.bounded("call", invocation.invoke_async(&mut conn))
+            .await
+    }
+
+    /// Awaits one Redis round trip within the timeout; a broken or silent connection is dropped
+    /// to be reopened.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => {
                 if is_connection_error(&e) {
                     self.forget_connection();
                 }
-                Err(StoreError(format!("Redis call failed: {e}")))
+                Err(StoreError(format!("Redis {what} failed: {e}")))
             }
             Err(_) => {
                 self.forget_connection();
-                Err(StoreError("Redis call timed out".into()))
+                Err(StoreError(format!("Redis {what} timed out")))
             }
         }
     }
@@ -184,22 +196,9 @@ impl ThrottleStore for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
-        let pong = tokio::time::timeout(
-            self.timeout,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await;
-        match pong {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                self.forget_connection();
-                Err(StoreError(format!("Redis PING failed: {e}")))
-            }
-            Err(_) => {
-                self.forget_connection();
-                Err(StoreError("Redis PING timed out".into()))
-            }
-        }
+        self.bounded("PING", redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(|_| ())
     }
 }
 
