@@ -326,13 +326,7 @@ async fn login_issues_a_new_session_id_and_ends_a_planted_one() {
         assert_eq!(fresh.len(), 64);
     }
     // The planted live session was ended by the sign-in over it.
-    let replay = app
-        .client
-        .get(app.url("/admin/"))
-        .header("Cookie", format!("sessionid={attackers}"))
-        .send()
-        .await
-        .unwrap();
+    let replay = app.get_with_session("/admin/", &attackers).await;
     assert_eq!(replay.status(), 302);
 }
 
@@ -350,21 +344,9 @@ async fn logout_ends_the_session_server_side() {
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/admin/login/");
     // The old cookie, replayed by anyone, no longer works.
-    let replay = app
-        .client
-        .get(app.url("/admin/"))
-        .header("Cookie", format!("sessionid={id}"))
-        .send()
-        .await
-        .unwrap();
+    let replay = app.get_with_session("/admin/", &id).await;
     assert_eq!(replay.status(), 302);
-    let hello = app
-        .client
-        .get(app.url("/hello/"))
-        .header("Cookie", format!("sessionid={id}"))
-        .send()
-        .await
-        .unwrap();
+    let hello = app.get_with_session("/hello/", &id).await;
     assert_eq!(hello.status(), 401);
 }
 

@@ -4,47 +4,41 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_reference_users();
-    app
-}
-
 fn encode(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 #[tokio::test]
 async fn valid_basic_credentials_get_hello_world() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.hello_with_basic("vitor", PASSWORD)
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
 }
 
 #[tokio::test]
 async fn the_basic_scheme_is_case_insensitive() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let credentials = encode(&format!("vitor:{PASSWORD}"));
     for scheme in ["basic", "BASIC", "bAsIc"] {
         app.hello_with_authorization(format!("{scheme} {credentials}"))
             .await
-            .assert_json(200, json!({"message": "Hello, World!"}));
+            .assert_json(200, hello_world());
     }
 }
 
 #[tokio::test]
 async fn a_password_containing_colons_is_split_at_the_first_colon() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.create_user("colon", "pa:ss:word", Flags::default());
     app.hello_with_basic("colon", "pa:ss:word")
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
 }
 
 #[tokio::test]
 async fn wrong_password_unknown_or_inactive_user_is_401_invalid_username_password() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for (username, password) in [
         ("vitor", "wrong"),
         ("nobody", PASSWORD),
@@ -58,7 +52,7 @@ async fn wrong_password_unknown_or_inactive_user_is_401_invalid_username_passwor
 
 #[tokio::test]
 async fn malformed_basic_headers_get_drf_messages_and_the_bearer_challenge() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let no_colon = format!("Basic {}", encode("vitor"));
     for (header, detail) in [
         (
@@ -86,7 +80,7 @@ async fn malformed_basic_headers_get_drf_messages_and_the_bearer_challenge() {
 
 #[tokio::test]
 async fn a_bearer_header_never_falls_back_to_basic() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let reply = app.hello_with_authorization("Bearer garbage").await;
     reply.assert_unauthorized(access_token_not_valid("Token is invalid"));
 }

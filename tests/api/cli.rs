@@ -1,9 +1,8 @@
 //! The command line, run as a real process against a real SQLite file.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::helpers::SECRET_KEY;
+use crate::helpers::run_portcullis;
 
 struct Cli {
     dir: tempfile::TempDir,
@@ -25,32 +24,12 @@ impl Cli {
             .to_string()
     }
 
+    /// Runs a command on this directory's database; `env` overrides any variable.
     fn run_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("DATABASE_URL", self.database())
-            .env("SECRET_KEY", SECRET_KEY)
-            .env("BCRYPT_COST", "4")
-            .env("RUST_LOG", "warn");
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let database = self.database();
+        let mut vars = vec![("DATABASE_URL", database.as_str())];
+        vars.extend_from_slice(env);
+        run_portcullis(self.dir.path(), args, stdin, &vars)
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {

@@ -3,19 +3,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn hello_world() -> Value {
-    json!({"message": "Hello, World!"})
-}
-
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_reference_users();
-    app
-}
-
 #[tokio::test]
 async fn anonymous_hello_gets_401_with_bearer_challenge() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.send(app.request("GET", "/hello/"))
         .await
         .assert_unauthorized(not_provided());
@@ -23,7 +13,7 @@ async fn anonymous_hello_gets_401_with_bearer_challenge() {
 
 #[tokio::test]
 async fn a_valid_access_token_gets_hello_world() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let reply = app.hello_with_token(&access).await;
     reply.assert_json(200, hello_world());
@@ -32,7 +22,7 @@ async fn a_valid_access_token_gets_hello_world() {
 
 #[tokio::test]
 async fn query_strings_are_ignored() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let reply = app
         .send(
@@ -45,7 +35,7 @@ async fn query_strings_are_ignored() {
 
 #[tokio::test]
 async fn head_follows_get_with_an_empty_body() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let ok = app
         .send(app.request("HEAD", "/hello/").bearer_auth(&access))
@@ -62,7 +52,7 @@ async fn head_follows_get_with_an_empty_body() {
 
 #[tokio::test]
 async fn authenticated_options_gets_200_with_allow() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let reply = app
         .send(app.request("OPTIONS", "/hello/").bearer_auth(&access))
@@ -76,7 +66,7 @@ async fn authenticated_options_gets_200_with_allow() {
 
 #[tokio::test]
 async fn anonymous_requests_get_401_whatever_the_method() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for method in ["OPTIONS", "POST", "PUT", "PATCH", "DELETE"] {
         let reply = app.send(app.request(method, "/hello/")).await;
         reply.assert_unauthorized(not_provided());
@@ -85,7 +75,7 @@ async fn anonymous_requests_get_401_whatever_the_method() {
 
 #[tokio::test]
 async fn authenticated_unsafe_methods_get_405_with_allow() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     for method in ["POST", "PUT", "PATCH", "DELETE"] {
         let reply = app
@@ -101,7 +91,7 @@ async fn authenticated_unsafe_methods_get_405_with_allow() {
 
 #[tokio::test]
 async fn unacceptable_accept_gets_406_before_authentication() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let reply = app
         .send(
             app.request("GET", "/hello/")
@@ -118,7 +108,7 @@ async fn unacceptable_accept_gets_406_before_authentication() {
 
 #[tokio::test]
 async fn an_empty_authorization_header_is_not_provided() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.hello_with_authorization("")
         .await
         .assert_unauthorized(not_provided());
@@ -126,7 +116,7 @@ async fn an_empty_authorization_header_is_not_provided() {
 
 #[tokio::test]
 async fn other_schemes_than_exactly_bearer_are_not_provided() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     for scheme in ["bearer", "BEARER", "Token", "JWT"] {
         app.hello_with_authorization(format!("{scheme} {access}"))
@@ -140,7 +130,7 @@ async fn other_schemes_than_exactly_bearer_are_not_provided() {
 
 #[tokio::test]
 async fn bearer_with_one_token_tolerates_extra_whitespace() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     for header in [
         format!("Bearer  {access}"),
@@ -156,7 +146,7 @@ async fn bearer_with_one_token_tolerates_extra_whitespace() {
 
 #[tokio::test]
 async fn bearer_without_exactly_one_token_is_a_bad_authorization_header() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let expected = json!({
         "detail": "Authorization header must contain two space-delimited values",
@@ -178,7 +168,7 @@ async fn bearer_without_exactly_one_token_is_a_bad_authorization_header() {
 
 #[tokio::test]
 async fn badly_signed_or_malformed_access_tokens_are_invalid() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let claims = valid_claims("access", "1");
     let payload = claims.to_string();
@@ -227,7 +217,7 @@ async fn badly_signed_or_malformed_access_tokens_are_invalid() {
 
 #[tokio::test]
 async fn an_expired_access_token_is_expired_but_invalid_if_also_badly_signed() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let expired = with_claim(valid_claims("access", "1"), "exp", json!(now() - 1));
     app.hello_with_token(&app.sign(expired.clone()))
         .await
@@ -244,7 +234,7 @@ async fn an_expired_access_token_is_expired_but_invalid_if_also_badly_signed() {
 
 #[tokio::test]
 async fn missing_claims_are_reported_in_simplejwt_order() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let without = |claims: &[&str]| {
         claims.iter().fold(valid_claims("access", "1"), |c, k| {
             with_claim(c, k, Value::Null)
@@ -267,7 +257,7 @@ async fn missing_claims_are_reported_in_simplejwt_order() {
 
 #[tokio::test]
 async fn a_refresh_token_used_as_access_token_is_wrong_type() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (refresh, _) = app.obtain("vitor", PASSWORD).await;
     app.hello_with_token(&refresh)
         .await
@@ -276,7 +266,7 @@ async fn a_refresh_token_used_as_access_token_is_wrong_type() {
 
 #[tokio::test]
 async fn user_lookup_failures_have_their_own_codes() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let failure = |detail: &str, code: &str| json!({"detail": detail, "code": code});
     let no_user = with_claim(valid_claims("access", "1"), "user_id", Value::Null);
     app.hello_with_token(&app.sign(no_user))
@@ -297,7 +287,7 @@ async fn user_lookup_failures_have_their_own_codes() {
 
 #[tokio::test]
 async fn a_numeric_user_id_is_accepted_like_a_string() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let numeric = with_claim(valid_claims("access", "1"), "user_id", json!(1));
     app.hello_with_token(&app.sign(numeric))
         .await
@@ -306,7 +296,7 @@ async fn a_numeric_user_id_is_accepted_like_a_string() {
 
 #[tokio::test]
 async fn any_validly_signed_access_token_for_an_active_user_is_accepted() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.hello_with_token(&app.forge("access", "3"))
         .await
         .assert_json(200, hello_world());
@@ -342,7 +332,7 @@ fn set_active(app: &TestApp, id: i32, active: bool) {
 
 #[tokio::test]
 async fn integral_float_and_boolean_user_ids_name_users_as_in_django() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for user_id in [json!(3.0), json!(true)] {
         let claims = with_claim(valid_claims("access", "1"), "user_id", user_id);
         app.hello_with_token(&app.sign(claims))
@@ -353,7 +343,7 @@ async fn integral_float_and_boolean_user_ids_name_users_as_in_django() {
 
 #[tokio::test]
 async fn repeated_authorization_headers_are_joined_like_wsgi_does() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let reply = app
         .send(

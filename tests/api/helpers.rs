@@ -23,12 +23,12 @@ pub struct TestApp {
     pub database_url: String,
     pub config: Config,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
 }
 
 /// Settings every test app starts from; tests override any of them.
-fn base_vars(dir: &std::path::Path) -> HashMap<String, String> {
+fn base_vars() -> HashMap<String, String> {
     let mut vars = HashMap::new();
     let set = |vars: &mut HashMap<String, String>, k: &str, v: &str| {
         vars.insert(k.to_string(), v.to_string());
@@ -52,11 +52,6 @@ fn base_vars(dir: &std::path::Path) -> HashMap<String, String> {
         &mut vars,
         "TEMPLATES_DIR",
         concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
-    );
-    set(
-        &mut vars,
-        "DATABASE_URL",
-        dir.join("db.sqlite3").to_str().unwrap(),
     );
     vars
 }
@@ -87,9 +82,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// An app with the reference's users (`seed_reference_users`).
+pub async fn spawn_seeded_app() -> TestApp {
+    let app = spawn_app().await;
+    app.seed_reference_users();
+    app
+}
+
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut vars = base_vars(dir.path());
+    let mut vars = base_vars();
     let (database_url, postgres) = fresh_database(dir.path());
     vars.insert("DATABASE_URL".into(), database_url.clone());
     for (k, v) in overrides {
@@ -107,7 +109,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         database_url,
         config,
         client: client(),
-        _dir: dir,
+        dir,
         postgres,
     }
 }
@@ -324,6 +326,11 @@ pub fn access_token_not_valid(message: &str) -> Value {
     })
 }
 
+/// What `/hello/` answers an authenticated request.
+pub fn hello_world() -> Value {
+    serde_json::json!({"message": "Hello, World!"})
+}
+
 pub fn not_provided() -> Value {
     serde_json::json!({"detail": "Authentication credentials were not provided."})
 }
@@ -453,6 +460,37 @@ impl TestApp {
         .await
     }
 
+    /// A blacklisted refresh token: refresh refuses it with a 401, verify with a 400.
+    pub async fn assert_blacklisted(&self, refresh: &str) {
+        self.refresh(refresh)
+            .await
+            .assert_unauthorized(token_not_valid("Token is blacklisted"));
+        self.verify(refresh).await.assert_error_without_challenge(
+            400,
+            serde_json::json!({"non_field_errors": ["Token is blacklisted"]}),
+        );
+    }
+
+    /// `GET path` presenting only the session cookie `sessionid=<id>`, as a replay would.
+    pub async fn get_with_session(&self, path: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Cookie", format!("sessionid={id}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs the `portcullis` binary on this app's database (see `run_portcullis`).
+    pub fn run_command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        run_portcullis(
+            self.dir.path(),
+            args,
+            stdin,
+            &[("DATABASE_URL", &self.database_url)],
+        )
+    }
+
     /// Signs `valid_claims(token_type, user_id)` with the app's key.
     pub fn forge(&self, token_type: &str, user_id: &str) -> String {
         self.sign(valid_claims(token_type, user_id))
@@ -479,4 +517,35 @@ impl TestApp {
         let reply = self.send(self.request("GET", "/hello/")).await;
         reply.assert_unauthorized(not_provided());
     }
+}
+
+/// Runs the `portcullis` binary in `dir` with a clean environment (test key, cheap hashing,
+/// quiet log) plus `env`, writes `stdin` to it, and returns its output.
+pub fn run_portcullis(
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    if let Some(mut input) = child.stdin.take() {
+        // A command that fails before reading stdin has closed it: the write then breaks the
+        // pipe, and the test checks the exit status and output instead.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().unwrap()
 }

@@ -8,6 +8,11 @@ use crate::helpers::*;
 const CLEAR_COOKIE: &str =
     "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax";
 
+/// `POST /hello/` from a signed-in browser with a CSRF token in `X-CSRFToken`.
+fn post_hello(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::RequestBuilder {
+    client.post(app.url("/hello/")).header("X-CSRFToken", token)
+}
+
 #[tokio::test]
 async fn a_session_authenticates_get_and_varies_on_cookie() {
     let app = spawn_app().await;
@@ -15,7 +20,7 @@ async fn a_session_authenticates_get_and_varies_on_cookie() {
     let response = client.get(app.url("/hello/")).send().await.unwrap();
     assert_eq!(response.headers()["vary"], "Accept, Cookie");
     let reply = reply(response).await;
-    reply.assert_json(200, json!({"message": "Hello, World!"}));
+    reply.assert_json(200, hello_world());
 }
 
 #[tokio::test]
@@ -62,16 +67,9 @@ async fn right_csrf_token_reaches_the_method_check() {
     let app = spawn_app().await;
     let (client, _) = signed_in(&app, "boss").await;
     let token = dashboard_token(&app, &client).await;
-    let reply = reply(
-        client
-            .post(app.url("/hello/"))
-            .header("X-CSRFToken", &token)
-            .header("Referer", app.url("/admin/"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .send(post_hello(&app, &client, &token).header("Referer", app.url("/admin/")))
+        .await;
     reply.assert_json(405, json!({"detail": "Method \"POST\" not allowed."}));
 }
 
@@ -80,16 +78,9 @@ async fn foreign_origin_is_refused_even_with_the_right_token() {
     let app = spawn_app().await;
     let (client, _) = signed_in(&app, "boss").await;
     let token = dashboard_token(&app, &client).await;
-    let reply = reply(
-        client
-            .post(app.url("/hello/"))
-            .header("X-CSRFToken", &token)
-            .header("Origin", "http://evil.test")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .send(post_hello(&app, &client, &token).header("Origin", "http://evil.test"))
+        .await;
     reply.assert_error_without_challenge(
         403,
         json!({"detail": "CSRF Failed: Origin checking failed - http://evil.test does not match any trusted origins."}),
@@ -104,10 +95,7 @@ async fn over_https_the_referer_must_be_this_site() {
     let token = dashboard_token(&app, &client).await;
     let host = format!("127.0.0.1:{}", app.port);
     let post = |referer: Option<String>| {
-        let mut request = client
-            .post(app.url("/hello/"))
-            .header("X-CSRFToken", &token)
-            .header("X-Forwarded-Proto", "https");
+        let mut request = post_hello(&app, &client, &token).header("X-Forwarded-Proto", "https");
         if let Some(referer) = referer {
             request = request.header("Referer", referer);
         }
@@ -172,13 +160,7 @@ async fn jwt_is_checked_before_the_session() {
 async fn unknown_session_is_anonymous_and_cleared() {
     let app = spawn_app().await;
     for value in ["ab".repeat(32), "not-a-session".to_string()] {
-        let response = app
-            .client
-            .get(app.url("/hello/"))
-            .header("Cookie", format!("sessionid={value}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_with_session("/hello/", &value).await;
         let set_cookie: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
         assert_eq!(set_cookie, [CLEAR_COOKIE]);
         assert_eq!(response.headers()["vary"], "Accept, Cookie");
@@ -203,23 +185,12 @@ async fn expired_sessions_are_anonymous_and_clearsessions_deletes_them() {
     let app = spawn_app_with(&[("SESSION_COOKIE_AGE", "1")]).await;
     let (_, id) = signed_in(&app, "boss").await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let response = app
-        .client
-        .get(app.url("/hello/"))
-        .header("Cookie", format!("sessionid={id}"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_session("/hello/", &id).await;
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["set-cookie"], CLEAR_COOKIE);
     let mut conn = portcullis::db::connect(&app.database_url).unwrap();
     assert_eq!(portcullis::models::sessions::count(&mut conn).unwrap(), 1);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("clearsessions")
-        .env("DATABASE_URL", &app.database_url)
-        .env("SECRET_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
+    let output = app.run_command(&["clearsessions"], "");
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
@@ -247,24 +218,8 @@ async fn only_a_hash_of_the_session_id_is_stored() {
 async fn changing_the_password_ends_the_users_sessions() {
     let app = spawn_app().await;
     let (client, _) = signed_in(&app, "boss").await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["changepassword", "boss"])
-        .env_clear()
-        .env("DATABASE_URL", &app.database_url)
-        .env("SECRET_KEY", SECRET_KEY)
-        .env("BCRYPT_COST", "4")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a-new-password\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let changed = app.run_command(&["changepassword", "boss"], "a-new-password\n");
+    assert!(changed.status.success(), "{changed:?}");
     let reply = reply(client.get(app.url("/hello/")).send().await.unwrap()).await;
     assert_eq!(reply.status, 401);
 }

@@ -78,10 +78,10 @@ async fn authenticated_requests_are_not_counted_by_the_anon_throttle() {
     assert_throttled(&anonymous_request(&app).await);
     app.hello_with_basic("vitor", PASSWORD)
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
     app.hello_with_token(&app.forge("access", "3"))
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn authenticated_requests_are_limited_per_user_not_per_address() {
     for _ in 0..6 {
         app.hello_with_token(&vitor)
             .await
-            .assert_json(200, json!({"message": "Hello, World!"}));
+            .assert_json(200, hello_world());
     }
     assert_eq!(assert_throttled(&app.hello_with_token(&vitor).await), 60);
     // Basic and JWT share the user's bucket.
@@ -99,7 +99,7 @@ async fn authenticated_requests_are_limited_per_user_not_per_address() {
     // Another user from the same address has a bucket of its own.
     app.hello_with_token(&app.forge("access", "3"))
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
 }
 
 #[tokio::test]

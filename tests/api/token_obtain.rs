@@ -5,12 +5,6 @@ use crate::helpers::*;
 
 const OBTAIN: &str = "/api/token/";
 
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_reference_users();
-    app
-}
-
 /// Asserts a 200 whose body is exactly `{"refresh", "access"}`, in that order.
 fn assert_pair(reply: &Reply) {
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -31,18 +25,18 @@ fn credentials() -> Value {
 
 #[tokio::test]
 async fn valid_json_credentials_get_a_refresh_and_access_pair() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let reply = app.post(OBTAIN, credentials()).await;
     assert_pair(&reply);
     let access = reply.body["access"].as_str().unwrap();
     app.hello_with_token(access)
         .await
-        .assert_json(200, json!({"message": "Hello, World!"}));
+        .assert_json(200, hello_world());
 }
 
 #[tokio::test]
 async fn form_urlencoded_and_multipart_credentials_are_accepted() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let form = format!("username=vitor&password={}", PASSWORD.replace('!', "%21"));
     assert_pair(
         &app.post_raw(OBTAIN, "application/x-www-form-urlencoded", form)
@@ -61,7 +55,7 @@ async fn form_urlencoded_and_multipart_credentials_are_accepted() {
 
 #[tokio::test]
 async fn json_with_a_charset_parameter_is_accepted() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let body = credentials().to_string();
     let reply = app
         .post_raw(OBTAIN, "application/json; charset=utf-8", body)
@@ -71,7 +65,7 @@ async fn json_with_a_charset_parameter_is_accepted() {
 
 #[tokio::test]
 async fn unknown_extra_fields_are_ignored() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let reply = app
         .post(
             OBTAIN,
@@ -83,7 +77,7 @@ async fn unknown_extra_fields_are_ignored() {
 
 #[tokio::test]
 async fn any_authorization_header_is_ignored_by_the_token_endpoint() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for authorization in [
         "Bearer not-a-token",
         "Bearer",
@@ -103,7 +97,7 @@ async fn any_authorization_header_is_ignored_by_the_token_endpoint() {
 
 #[tokio::test]
 async fn bad_credentials_get_401_no_active_account() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let expected = json!({"detail": "No active account found with the given credentials"});
     for (username, password) in [
         ("vitor", "wrong-password"),
@@ -121,7 +115,7 @@ async fn bad_credentials_get_401_no_active_account() {
 
 #[tokio::test]
 async fn empty_object_or_empty_body_requires_both_fields() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let expected = json!({
         "username": ["This field is required."],
         "password": ["This field is required."],
@@ -138,7 +132,7 @@ async fn empty_object_or_empty_body_requires_both_fields() {
 
 #[tokio::test]
 async fn one_missing_field_is_the_only_error() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.post(OBTAIN, json!({"username": "vitor"}))
         .await
         .assert_error_without_challenge(400, json!({"password": ["This field is required."]}));
@@ -149,7 +143,7 @@ async fn one_missing_field_is_the_only_error() {
 
 #[tokio::test]
 async fn blank_null_and_non_string_values_get_per_field_errors() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for (value, message) in [
         (json!(""), "This field may not be blank."),
         (json!(null), "This field may not be null."),
@@ -168,7 +162,7 @@ async fn blank_null_and_non_string_values_get_per_field_errors() {
 
 #[tokio::test]
 async fn non_object_bodies_get_non_field_errors() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for (body, message) in [
         ("[]", "Invalid data. Expected a dictionary, but got list."),
         ("null", "No data provided"),
@@ -181,7 +175,7 @@ async fn non_object_bodies_get_non_field_errors() {
 
 #[tokio::test]
 async fn malformed_json_gets_a_single_parse_error_detail() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for body in ["{", "{\"username\": ", "not json", "{\"a\":1}}"] {
         let reply = app.post_raw(OBTAIN, "application/json", body).await;
         assert_eq!(reply.status, 400, "{body}");
@@ -195,7 +189,7 @@ async fn malformed_json_gets_a_single_parse_error_detail() {
 
 #[tokio::test]
 async fn text_plain_gets_415_unsupported_media_type() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.post_raw(OBTAIN, "text/plain", "username=vitor")
         .await
         .assert_error_without_challenge(
@@ -269,7 +263,7 @@ pub fn assert_issued_pair(
 
 #[tokio::test]
 async fn issued_tokens_have_the_exact_simplejwt_header_and_claims() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let before = now();
     let (refresh, access) = app.obtain("admin", PASSWORD).await;
     let after = now();
@@ -278,7 +272,7 @@ async fn issued_tokens_have_the_exact_simplejwt_header_and_claims() {
 
 #[tokio::test]
 async fn issued_tokens_are_hs256_signed_with_the_signing_key() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
     for token in [&refresh, &access] {
         let resigned = sign_raw(
@@ -293,7 +287,7 @@ async fn issued_tokens_are_hs256_signed_with_the_signing_key() {
 
 #[tokio::test]
 async fn every_obtain_issues_new_distinct_jtis() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let mut jtis = std::collections::HashSet::new();
     for _ in 0..3 {
         let (refresh, access) = app.obtain("vitor", PASSWORD).await;
@@ -307,7 +301,7 @@ async fn every_obtain_issues_new_distinct_jtis() {
 
 #[tokio::test]
 async fn surrounding_whitespace_in_credentials_is_trimmed() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let reply = app
         .post(
             OBTAIN,
@@ -319,7 +313,7 @@ async fn surrounding_whitespace_in_credentials_is_trimmed() {
 
 #[tokio::test]
 async fn numbers_are_coerced_to_strings_but_booleans_are_not() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.post(OBTAIN, json!({"username": 123, "password": PASSWORD}))
         .await
         .assert_unauthorized(
@@ -332,7 +326,7 @@ async fn numbers_are_coerced_to_strings_but_booleans_are_not() {
 
 #[tokio::test]
 async fn scalar_bodies_name_the_python_type() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for (body, name) in [("\"x\"", "str"), ("1", "int"), ("true", "bool")] {
         let message = format!("Invalid data. Expected a dictionary, but got {name}.");
         app.post_raw(OBTAIN, "application/json", body)
@@ -343,7 +337,7 @@ async fn scalar_bodies_name_the_python_type() {
 
 #[tokio::test]
 async fn null_characters_in_credentials_are_refused() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.post(
         OBTAIN,
         json!({"username": "vi\u{0}tor", "password": PASSWORD}),

@@ -3,15 +3,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_reference_users();
-    app
-}
-
 #[tokio::test]
 async fn valid_access_and_refresh_tokens_verify_as_empty_object() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
     for token in [&refresh, &access] {
         app.verify(token).await.assert_json(200, json!({}));
@@ -20,7 +14,7 @@ async fn valid_access_and_refresh_tokens_verify_as_empty_object() {
 
 #[tokio::test]
 async fn verification_ignores_type_and_user() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let tokens = [
         with_claim(valid_claims("access", "1"), "token_type", Value::Null),
         with_claim(valid_claims("access", "1"), "user_id", Value::Null),
@@ -36,7 +30,7 @@ async fn verification_ignores_type_and_user() {
 
 #[tokio::test]
 async fn garbage_bad_signatures_and_other_keys_are_401_invalid() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let (head, rest) = access.split_once('.').unwrap();
     let (_, signature) = rest.split_once('.').unwrap();
@@ -61,7 +55,7 @@ async fn garbage_bad_signatures_and_other_keys_are_401_invalid() {
 
 #[tokio::test]
 async fn an_expired_token_is_401_expired() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let expired = with_claim(valid_claims("access", "1"), "exp", json!(now() - 10));
     app.verify(&app.sign(expired))
         .await
@@ -70,7 +64,7 @@ async fn an_expired_token_is_401_expired() {
 
 #[tokio::test]
 async fn tokens_without_exp_or_jti_are_401_with_their_message() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let no_exp = with_claim(valid_claims("access", "1"), "exp", Value::Null);
     app.verify(&app.sign(no_exp))
         .await
@@ -83,7 +77,7 @@ async fn tokens_without_exp_or_jti_are_401_with_their_message() {
 
 #[tokio::test]
 async fn a_blacklisted_refresh_token_is_400_without_challenge() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let (refresh, _) = app.obtain("vitor", PASSWORD).await;
     app.blacklist(&refresh).await.assert_json(200, json!({}));
     app.verify(&refresh)
@@ -93,7 +87,7 @@ async fn a_blacklisted_refresh_token_is_400_without_challenge() {
 
 #[tokio::test]
 async fn missing_token_field_is_400() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     app.post("/api/token/verify/", json!({"refresh": "x"}))
         .await
         .assert_error_without_challenge(400, json!({"token": ["This field is required."]}));
@@ -101,7 +95,7 @@ async fn missing_token_field_is_400() {
 
 #[tokio::test]
 async fn a_jti_or_sub_that_is_not_a_string_is_invalid_as_pyjwt_says() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     for (claim, value) in [("jti", json!(7)), ("jti", json!([1])), ("sub", json!(1))] {
         let token = app.sign(with_claim(
             valid_claims("refresh", "1"),
@@ -121,7 +115,7 @@ async fn a_jti_or_sub_that_is_not_a_string_is_invalid_as_pyjwt_says() {
 
 #[tokio::test]
 async fn a_null_jti_is_invalid_not_missing() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let mut claims = valid_claims("refresh", "1");
     claims["jti"] = Value::Null;
     app.verify(&app.sign(claims))
@@ -131,7 +125,7 @@ async fn a_null_jti_is_invalid_not_missing() {
 
 #[tokio::test]
 async fn critical_header_extensions_are_invalid() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let payload = valid_claims("access", "1").to_string();
     for header in [
         r#"{"alg":"HS256","typ":"JWT","crit":[]}"#,
@@ -152,7 +146,7 @@ async fn critical_header_extensions_are_invalid() {
 
 #[tokio::test]
 async fn time_claims_are_read_like_python_int() {
-    let app = seeded().await;
+    let app = spawn_seeded_app().await;
     let expired = with_claim(valid_claims("access", "1"), "exp", json!(true));
     app.verify(&app.sign(expired))
         .await

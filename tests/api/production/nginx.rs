@@ -147,7 +147,7 @@ async fn nginx_in_front_of_two_instances_serves_tokens_static_files_and_survives
     assert_eq!(hello.status(), 200);
     assert_eq!(
         hello.json::<serde_json::Value>().await.unwrap(),
-        json!({"message": "Hello, World!"})
+        crate::helpers::hello_world()
     );
 
     // A static file straight from disk: no application header on it.

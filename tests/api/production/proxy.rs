@@ -1,4 +1,5 @@
 //! A TCP forwarder the tests can take down and bring back: a real outage of a real service.
+//! Also a server that accepts and never answers: a hung service.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -61,5 +62,31 @@ impl Proxy {
             }
         };
         self.serve(listener);
+    }
+}
+
+/// A listener that accepts connections and stays silent, until dropped.
+pub struct SilentServer {
+    pub port: u16,
+    task: JoinHandle<()>,
+}
+
+impl SilentServer {
+    pub async fn start() -> SilentServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        SilentServer { port, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

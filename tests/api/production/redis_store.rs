@@ -126,17 +126,10 @@ async fn redis_unreachable_fails_fast_instead_of_hanging() {
 
 #[tokio::test]
 async fn redis_that_never_answers_is_cut_off_by_the_timeout() {
-    // A listener that accepts and stays silent: a hung Redis.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    // A hung Redis.
+    let silent = super::proxy::SilentServer::start().await;
     let redis = RedisStore::new(
-        &format!("redis://127.0.0.1:{port}"),
+        &format!("redis://127.0.0.1:{}", silent.port),
         "x:",
         Duration::from_millis(300),
     )
@@ -150,5 +143,4 @@ async fn redis_that_never_answers_is_cut_off_by_the_timeout() {
         "{:?}",
         started.elapsed()
     );
-    silent.abort();
 }

@@ -117,19 +117,11 @@ async fn redis_down_fails_closed_with_503_without_hanging() {
 
 #[tokio::test]
 async fn redis_hung_fails_closed_within_the_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    let app = app_with_redis_down("closed", &format!("redis://127.0.0.1:{port}")).await;
+    let silent = super::proxy::SilentServer::start().await;
+    let app = app_with_redis_down("closed", &format!("redis://127.0.0.1:{}", silent.port)).await;
     let (status, took) = timed_verify(&app).await;
     assert_eq!(status, 503);
     assert!(took < Duration::from_secs(2), "{took:?}");
-    silent.abort();
 }
 
 #[tokio::test]
