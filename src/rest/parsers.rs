@@ -81,24 +81,21 @@ fn hex_byte(digits: &[u8]) -> Option<u8> {
     u8::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
+fn multipart_error(error: multer::Error) -> ApiError {
+    ApiError::parse_error(format!("Multipart form parse error - {error}"))
+}
+
 async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Value, ApiError> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::parse_error(format!("Multipart form parse error - {e}")))?;
+    let boundary = multer::parse_boundary(content_type).map_err(multipart_error)?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut fields = Map::new();
     loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::parse_error(format!("Multipart form parse error - {e}")))?;
+        let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
         let is_file = field.file_name().is_some();
-        let text = field
-            .text()
-            .await
-            .map_err(|e| ApiError::parse_error(format!("Multipart form parse error - {e}")))?;
+        let text = field.text().await.map_err(multipart_error)?;
         if !is_file {
             fields.insert(name, Value::String(text));
         }
