@@ -177,6 +177,13 @@ impl actix_web::ResponseError for ApiError {
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        crate::rest::response::render_error(self, None, None)
+        let page = crate::rest::renderers::Page {
+            name: "",
+            description: "",
+            method: "",
+            path: "",
+            allow: "",
+        };
+        crate::rest::response::render_error(self, None, Default::default(), &page)
     }
 }

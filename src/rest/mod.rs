@@ -7,6 +7,7 @@ pub mod fields;
 pub mod negotiation;
 pub mod parsers;
 pub mod permissions;
+pub mod renderers;
 pub mod request;
 pub mod response;
 pub mod settings;

@@ -1,4 +1,4 @@
-//! Provides `Response`, what a handler returns, and the JSON rendering of responses and errors.
+//! Provides `Response`, what a handler returns, and the rendering of responses and errors.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -6,6 +6,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::rest::exceptions::ApiError;
+use crate::rest::renderers::{Page, Renderer};
 
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -28,32 +29,24 @@ impl Response {
     }
 }
 
-/// Serialises compactly, or with `indent` spaces when the client asked (`Accept: ...; indent=4`).
-pub fn to_json(data: &Value, indent: Option<usize>) -> Vec<u8> {
-    match indent {
-        None => serde_json::to_vec(data).unwrap_or_default(),
-        Some(width) => {
-            let spaces = vec![b' '; width.min(16)];
-            let mut out = Vec::new();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
-            let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-            let _ = serde::Serialize::serialize(data, &mut serializer);
-            out
-        }
-    }
-}
-
-pub fn render(status: StatusCode, data: &Value, indent: Option<usize>) -> HttpResponse {
+/// Renders a handler's data with the negotiated renderer.
+pub fn render(
+    status: StatusCode,
+    data: &Value,
+    renderer: Renderer,
+    page: &Page<'_>,
+) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(to_json(data, indent))
+        .insert_header((header::CONTENT_TYPE, renderer.content_type()))
+        .body(renderer.render(data, status, page))
 }
 
 /// Renders an error; `www_authenticate` is the challenge of the view's first authentication class.
 pub fn render_error(
     error: &ApiError,
     www_authenticate: Option<&str>,
-    indent: Option<usize>,
+    renderer: Renderer,
+    page: &Page<'_>,
 ) -> HttpResponse {
     let mut status = error.status;
     let mut response = HttpResponse::build(status);
@@ -70,6 +63,6 @@ pub fn render_error(
         response.insert_header((header::RETRY_AFTER, wait.to_string()));
     }
     response
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(to_json(&error.body, indent))
+        .insert_header((header::CONTENT_TYPE, renderer.content_type()))
+        .body(renderer.render(&error.body, status, page))
 }

@@ -12,9 +12,10 @@ use serde_json::json;
 use crate::rest::authentication::Authentication;
 use crate::rest::client::client_ip;
 use crate::rest::exceptions::ApiError;
-use crate::rest::negotiation::{Accepted, negotiate};
+use crate::rest::negotiation::negotiate;
 use crate::rest::parsers::PARSED_MEDIA_TYPES;
 use crate::rest::permissions::Permission;
+use crate::rest::renderers::{Page, RENDERED_MEDIA_TYPES, Renderer};
 use crate::rest::request::Request;
 use crate::rest::response::{Response, render, render_error};
 use crate::rest::settings::ApiSettings;
@@ -169,19 +170,36 @@ impl APIView {
             .clone();
         let policies = self.policies(&settings);
         let client = client_ip(&http, &settings.trusted_proxies);
+        // A second handle on the request (a reference count) for the browsable page.
+        let http_for_page = http.clone();
         let request = Request::new(http, payload, client, settings.max_body_size);
-        let accepted = negotiate(request.header("accept"));
-        let indent = accepted.as_ref().ok().and_then(|a| a.indent);
-        let (outcome, added_headers) = self.run(&policies, accepted, request).await;
+        let negotiated = negotiate(request.header("accept"));
+        let renderer = negotiated.as_ref().copied().unwrap_or_default();
+        let (outcome, added_headers) = self.run(&policies, negotiated, request).await;
+        let page = Page {
+            name: self.name,
+            description: self.description,
+            method: http_for_page.method().as_str(),
+            path: http_for_page.path(),
+            allow: self
+                .allow_header()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        };
         let mut response = match outcome {
             Ok(response) => {
-                let mut rendered = render(response.status, &response.data, indent);
+                let mut rendered = render(response.status, &response.data, renderer, &page);
                 for (name, value) in response.headers {
                     rendered.headers_mut().insert(name, value);
                 }
                 rendered
             }
-            Err(error) => render_error(&error, self.challenge(&policies).as_deref(), indent),
+            Err(error) => render_error(
+                &error,
+                self.challenge(&policies).as_deref(),
+                renderer,
+                &page,
+            ),
         };
         self.finalize(added_headers, &mut response);
         response
@@ -191,10 +209,10 @@ impl APIView {
     async fn run(
         &self,
         policies: &Policies<'_>,
-        accepted: Result<Accepted, ApiError>,
+        negotiated: Result<Renderer, ApiError>,
         mut request: Request,
     ) -> (Result<Response, ApiError>, Vec<(HeaderName, HeaderValue)>) {
-        let handler = self.initial(policies, accepted, &mut request).await;
+        let handler = self.initial(policies, negotiated, &mut request).await;
         let added_headers = request.take_response_headers();
         let outcome = match handler {
             Ok(handler) => handler(request).await,
@@ -207,10 +225,10 @@ impl APIView {
     async fn initial(
         &self,
         policies: &Policies<'_>,
-        accepted: Result<Accepted, ApiError>,
+        negotiated: Result<Renderer, ApiError>,
         request: &mut Request,
     ) -> Result<Handler, ApiError> {
-        accepted?;
+        negotiated?;
         self.perform_authentication(policies, request).await?;
         self.check_permissions(policies, request)?;
         self.check_throttles(policies, request).await?;
@@ -294,7 +312,7 @@ impl APIView {
         json!({
             "name": self.name,
             "description": self.description,
-            "renders": ["application/json"],
+            "renders": RENDERED_MEDIA_TYPES,
             "parses": PARSED_MEDIA_TYPES,
         })
     }
@@ -321,13 +339,17 @@ impl APIView {
             .join(", ")
     }
 
+    /// The `Allow` header, built once per view.
+    fn allow_header(&self) -> Option<&HeaderValue> {
+        self.allow
+            .get_or_init(|| HeaderValue::from_str(&self.allowed_methods()).ok())
+            .as_ref()
+    }
+
     /// Headers every API response carries: `Allow`, `Vary`, and what the pipeline added.
     fn finalize(&self, added_headers: Vec<(HeaderName, HeaderValue)>, response: &mut HttpResponse) {
-        let allow = self
-            .allow
-            .get_or_init(|| HeaderValue::from_str(&self.allowed_methods()).ok());
         let headers = response.headers_mut();
-        if let Some(allow) = allow {
+        if let Some(allow) = self.allow_header() {
             headers.insert(header::ALLOW, allow.clone());
         }
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));

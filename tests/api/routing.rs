@@ -257,3 +257,62 @@ async fn json_is_compact_unless_an_indent_is_asked_for() {
         "{\n    \"token\": [\n        \"This field is required.\"\n    ]\n}"
     );
 }
+
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+#[tokio::test]
+async fn a_browser_gets_the_browsable_api_page() {
+    let app = spawn_seeded_app().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .send(
+            app.request("GET", "/hello/")
+                .header("Accept", BROWSER_ACCEPT)
+                .header("Authorization", format!("Bearer {access}")),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.header("allow"), Some("GET, HEAD, OPTIONS"));
+    assert!(reply.header("vary").unwrap().starts_with("Accept"));
+    assert!(reply.text.contains("<h1>Hello</h1>"), "{}", reply.text);
+    assert!(reply.text.contains("HTTP 200 OK"));
+    assert!(
+        reply
+            .text
+            .contains("&quot;message&quot;: &quot;Hello, World!&quot;")
+    );
+}
+
+#[tokio::test]
+async fn the_browsable_api_keeps_error_statuses_and_challenges() {
+    let app = spawn_app().await;
+    let reply = app
+        .send(app.request("GET", "/hello/").header("Accept", "text/html"))
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        reply
+            .text
+            .contains("Authentication credentials were not provided.")
+    );
+    let reply = app
+        .send(
+            app.request("GET", "/api/token/")
+                .header("Accept", "text/html"),
+        )
+        .await;
+    assert_eq!(reply.status, 405);
+    assert!(reply.text.contains("HTTP 405 Method Not Allowed"));
+}
