@@ -19,7 +19,6 @@ use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
 use crate::jwt::serializers::TokenService;
 use crate::jwt::tokens::Lifetimes;
-use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
 use crate::rest::permissions::parse_permission_classes;
 use crate::rest::throttling::memory::MemoryStore;
@@ -27,6 +26,7 @@ use crate::rest::throttling::redis::RedisStore;
 use crate::rest::throttling::{
     AnonRateThrottle, Counter, ScopedRateThrottle, Throttle, ThrottleStore, UserRateThrottle,
 };
+use crate::rest::{APIView, ApiSettings};
 
 /// The realm of every challenge, as in the reference (`WWW-Authenticate: Bearer realm="api"`).
 pub const REALM: &str = "api";
@@ -215,7 +215,18 @@ impl Application {
     }
 
     pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, String> {
+        Application::with_views(config, listener, |_| Vec::new())
+    }
+
+    /// Serves `views` (path, view) besides portcullis' own: how a project adds its endpoints.
+    /// They are built per worker from the shared state, and run through the same pipeline.
+    pub fn with_views(
+        config: Config,
+        listener: TcpListener,
+        views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
+    ) -> Result<Application, String> {
         migrate(&config)?;
+        let views = Arc::new(views);
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let state = web::Data::new(AppState::build(config)?);
         let settings = web::Data::new(state.api_settings()?);
@@ -233,7 +244,7 @@ impl Application {
                         })
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
-                .configure(|cfg| crate::urls::configure(cfg, &state))
+                .configure(|cfg| crate::urls::configure(cfg, &state, views(&state)))
         })
         .workers(config.workers)
         .keep_alive(config.keep_alive)

@@ -28,9 +28,14 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
     views
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+/// Mounts every view (portcullis' own, then `extra`), the admin pages and the health checks.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    state: &AppState,
+    extra: Vec<(&'static str, APIView)>,
+) {
     let mut paths: HashSet<String> = HashSet::new();
-    for (path, view) in api_views(state) {
+    for (path, view) in api_views(state).into_iter().chain(extra) {
         paths.insert(path.to_string());
         cfg.service(view.resource(path));
     }

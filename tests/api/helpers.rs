@@ -12,6 +12,8 @@ use portcullis::config::Config;
 use portcullis::db;
 use portcullis::hashers::hash_password;
 use portcullis::models::users::{self, NewUser};
+use portcullis::rest::APIView;
+use portcullis::startup::AppState;
 use serde_json::Value;
 
 pub const PASSWORD: &str = "Jwt-Ref-Passw0rd!2024";
@@ -90,6 +92,14 @@ pub async fn spawn_seeded_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_views(overrides, |_| Vec::new()).await
+}
+
+/// An app that also serves the test's own views, as a project built on portcullis would.
+pub async fn spawn_app_with_views(
+    overrides: &[(&str, &str)],
+    views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut vars = base_vars();
     let (database_url, postgres) = fresh_database(dir.path());
@@ -99,7 +109,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test config");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = portcullis::startup::Application::with_listener(config.clone(), listener)
+    let app = portcullis::startup::Application::with_views(config.clone(), listener, views)
         .expect("the application starts");
     let port = app.port;
     tokio::spawn(app.server);

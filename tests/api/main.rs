@@ -6,6 +6,7 @@ mod basic_auth;
 mod bench_endpoint;
 mod browser;
 mod cli;
+mod custom_views;
 mod hello;
 mod helpers;
 mod production;

@@ -1,0 +1,125 @@
+//! A project's own views on portcullis: settings give the defaults, a view overrides them.
+
+use std::sync::Arc;
+
+use portcullis::rest::permissions::IsAdminUser;
+use portcullis::rest::{APIView, Response};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn ok_view(name: &'static str) -> APIView {
+    APIView::new(name).get(|_request| async { Ok(Response::ok(json!({"ok": true}))) })
+}
+
+/// `/uploads/` has the scope `uploads`; `/plain/` has none.
+fn scoped_views() -> Vec<(&'static str, APIView)> {
+    vec![
+        ("/uploads/", ok_view("Uploads").throttle_scope("uploads")),
+        ("/plain/", ok_view("Plain")),
+    ]
+}
+
+#[tokio::test]
+async fn a_view_uses_the_default_permission_classes_of_the_settings() {
+    let app = spawn_app_with_views(&[("DEFAULT_PERMISSION_CLASSES", "IsAuthenticated")], |_| {
+        vec![("/mine/", ok_view("Mine"))]
+    })
+    .await;
+    app.create_user("vitor", PASSWORD, Flags::default());
+    let anonymous = app.send(app.request("GET", "/mine/")).await;
+    anonymous.assert_unauthorized(not_provided());
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .send(app.request("GET", "/mine/").bearer_auth(&access))
+        .await;
+    reply.assert_json(200, json!({"ok": true}));
+}
+
+#[tokio::test]
+async fn a_view_overrides_the_permission_classes_and_keeps_drf_messages() {
+    let app = spawn_app_with_views(&[], |_| {
+        vec![(
+            "/staff-only/",
+            ok_view("Staff only").permission_classes(vec![Arc::new(IsAdminUser)]),
+        )]
+    })
+    .await;
+    app.create_user("vitor", PASSWORD, Flags::default());
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .send(app.request("GET", "/staff-only/").bearer_auth(&access))
+        .await;
+    reply.assert_error_without_challenge(
+        403,
+        json!({"detail": "You do not have permission to perform this action."}),
+    );
+    let anonymous = app.send(app.request("GET", "/staff-only/")).await;
+    anonymous.assert_unauthorized(not_provided());
+}
+
+#[tokio::test]
+async fn a_view_without_authentication_classes_answers_403_not_401() {
+    let app = spawn_app_with_views(&[], |_| {
+        vec![(
+            "/closed/",
+            ok_view("Closed")
+                .authentication_classes(Vec::new())
+                .permission_classes(vec![Arc::new(IsAdminUser)]),
+        )]
+    })
+    .await;
+    let reply = app.send(app.request("GET", "/closed/")).await;
+    reply.assert_error_without_challenge(
+        403,
+        json!({"detail": "You do not have permission to perform this action."}),
+    );
+}
+
+#[tokio::test]
+async fn the_scoped_throttle_limits_only_views_with_a_scope() {
+    let app = spawn_app_with_views(
+        &[
+            ("THROTTLE_CLASSES", "scoped"),
+            ("THROTTLE_RATES", "uploads=2/min"),
+        ],
+        |_| scoped_views(),
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.send(app.request("GET", "/uploads/")).await.status, 200);
+    }
+    let refused = app.send(app.request("GET", "/uploads/")).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    for _ in 0..5 {
+        assert_eq!(app.send(app.request("GET", "/plain/")).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn the_scoped_throttle_counts_each_user_apart_from_the_address() {
+    let app = spawn_app_with_views(
+        &[
+            ("THROTTLE_CLASSES", "scoped"),
+            ("THROTTLE_RATES", "uploads=1/min"),
+        ],
+        |_| scoped_views(),
+    )
+    .await;
+    app.create_user("vitor", PASSWORD, Flags::default());
+    app.create_user("ana", PASSWORD, Flags::default());
+    assert_eq!(app.send(app.request("GET", "/uploads/")).await.status, 200);
+    assert_eq!(app.send(app.request("GET", "/uploads/")).await.status, 429);
+    for user in ["vitor", "ana"] {
+        let (_, access) = app.obtain(user, PASSWORD).await;
+        let first = app
+            .send(app.request("GET", "/uploads/").bearer_auth(&access))
+            .await;
+        assert_eq!(first.status, 200, "{user}");
+        let second = app
+            .send(app.request("GET", "/uploads/").bearer_auth(&access))
+            .await;
+        assert_eq!(second.status, 429, "{user}");
+    }
+}
