@@ -35,6 +35,37 @@ const METHOD_ORDER: [Method; 7] = [
     Method::OPTIONS,
 ];
 
+/// A field of the data a view's POST takes or returns, for DRF's OPTIONS metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldInfo {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub required: bool,
+    pub read_only: bool,
+}
+
+impl FieldInfo {
+    /// A required string the client sends.
+    pub const fn input(name: &'static str, label: &'static str) -> FieldInfo {
+        FieldInfo {
+            name,
+            label,
+            required: true,
+            read_only: false,
+        }
+    }
+
+    /// A string only the server returns.
+    pub const fn output(name: &'static str, label: &'static str) -> FieldInfo {
+        FieldInfo {
+            name,
+            label,
+            required: false,
+            read_only: true,
+        }
+    }
+}
+
 /// A view: per-method handlers plus optional overrides of the settings' class lists.
 pub struct APIView {
     pub name: &'static str,
@@ -44,6 +75,8 @@ pub struct APIView {
     permission_classes: Option<Vec<Arc<dyn Permission>>>,
     throttle_classes: Option<Vec<Arc<dyn Throttle>>>,
     throttle_scope: Option<String>,
+    /// The POST fields OPTIONS describes (DRF's serializer fields).
+    post_fields: Vec<FieldInfo>,
     /// A fixed challenge, as simplejwt's token views have without any authentication class.
     www_authenticate: Option<String>,
     /// The `Allow` header, the same for every response: built on the first one.
@@ -67,6 +100,7 @@ impl APIView {
             permission_classes: None,
             throttle_classes: None,
             throttle_scope: None,
+            post_fields: Vec::new(),
             www_authenticate: None,
             allow: OnceLock::new(),
         }
@@ -117,6 +151,12 @@ impl APIView {
 
     pub fn throttle_classes(mut self, classes: Vec<Arc<dyn Throttle>>) -> APIView {
         self.throttle_classes = Some(classes);
+        self
+    }
+
+    /// Describes the fields of POST in the OPTIONS answer, as DRF's metadata does from a serializer.
+    pub fn post_fields(mut self, fields: &[FieldInfo]) -> APIView {
+        self.post_fields = fields.to_vec();
         self
     }
 
@@ -309,12 +349,29 @@ impl APIView {
 
     /// DRF's `SimpleMetadata` answer to OPTIONS.
     fn metadata(&self) -> serde_json::Value {
-        json!({
+        let mut metadata = json!({
             "name": self.name,
             "description": self.description,
             "renders": RENDERED_MEDIA_TYPES,
             "parses": PARSED_MEDIA_TYPES,
-        })
+        });
+        if !self.post_fields.is_empty() {
+            let fields: serde_json::Map<String, serde_json::Value> = self
+                .post_fields
+                .iter()
+                .map(|field| {
+                    let info = json!({
+                        "type": "string",
+                        "required": field.required,
+                        "read_only": field.read_only,
+                        "label": field.label,
+                    });
+                    (field.name.to_string(), info)
+                })
+                .collect();
+            metadata["actions"] = json!({ "POST": fields });
+        }
+        metadata
     }
 
     fn challenge(&self, policies: &Policies<'_>) -> Option<String> {

@@ -316,3 +316,28 @@ async fn the_browsable_api_keeps_error_statuses_and_challenges() {
     assert_eq!(reply.status, 405);
     assert!(reply.text.contains("HTTP 405 Method Not Allowed"));
 }
+
+#[tokio::test]
+async fn token_endpoint_options_describe_their_fields_as_drf_does() {
+    let app = spawn_app().await;
+    let reply = app.send(app.request("OPTIONS", "/api/token/")).await;
+    // The reference's body, byte for byte once parsed (simplejwt 5.5.1, DRF 3.18.3).
+    let expected = json!({
+        "name": "Token Obtain Pair",
+        "description": "Takes a set of user credentials and returns an access and refresh JSON web\ntoken pair to prove the authentication of those credentials.",
+        "renders": ["application/json", "text/html"],
+        "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+        "actions": {"POST": {
+            "username": {"type": "string", "required": true, "read_only": false, "label": "Username"},
+            "password": {"type": "string", "required": true, "read_only": false, "label": "Password"},
+        }},
+    });
+    reply.assert_json(200, expected);
+    let refresh = app
+        .send(app.request("OPTIONS", "/api/token/refresh/"))
+        .await;
+    assert_eq!(
+        refresh.body["actions"]["POST"]["access"],
+        json!({"type": "string", "required": false, "read_only": true, "label": "Access"})
+    );
+}
