@@ -124,9 +124,10 @@ impl Token {
     pub fn user_id(&self) -> Option<i32> {
         match self.claims.get("user_id")? {
             Value::String(s) => s.trim().parse().ok(),
+            // Django's IntegerField lookup runs `int(value)`: 1.5 names user 1.
             Value::Number(n) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64))
                 .and_then(|n| i32::try_from(n).ok()),
             Value::Bool(flag) => Some(i32::from(*flag)),
             _ => None,
@@ -225,7 +226,8 @@ mod tests {
         assert_eq!(token(12.into()).user_id(), Some(12));
         assert_eq!(token(12.0.into()).user_id(), Some(12));
         assert_eq!(token(true.into()).user_id(), Some(1));
-        assert_eq!(token(1.5.into()).user_id(), None);
+        assert_eq!(token(1.5.into()).user_id(), Some(1));
+        assert_eq!(token(1e12.into()).user_id(), None);
         assert_eq!(token("abc".into()).user_id(), None);
         assert_eq!(token(serde_json::json!([1])).user_id(), None);
     }
