@@ -127,7 +127,11 @@ impl Token {
             // Django's IntegerField lookup runs `int(value)`: 1.5 names user 1.
             Value::Number(n) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.is_finite())
+                        .map(|f| f.trunc() as i64)
+                })
                 .and_then(|n| i32::try_from(n).ok()),
             Value::Bool(flag) => Some(i32::from(*flag)),
             _ => None,
