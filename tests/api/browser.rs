@@ -99,14 +99,34 @@ async fn path_of(browser: &Client) -> String {
     browser.current_url().await.unwrap().path().to_string()
 }
 
+/// The text of the element `css` once `ready` accepts it. A click navigates asynchronously: the
+/// old page's element may be found and then go stale, or show the old text, so this polls.
+async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if ready(&text) {
+                return text;
+            }
+            last = Some(text);
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("{css}: not ready within 10 s (last text {last:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn text_of(browser: &Client, css: &str) -> String {
-    let element = browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} not found: {e}"));
-    element.text().await.unwrap()
+    text_when(browser, css, |_| true).await
+}
+
+/// Waits until `css` shows `expected`, and returns what it shows.
+async fn text_equal(browser: &Client, css: &str, expected: &str) -> String {
+    text_when(browser, css, |text| text == expected).await
 }
 
 #[tokio::test]
@@ -194,11 +214,11 @@ async fn walk_through(app: &TestApp, browser: &Client, jti: &str) -> Result<(), 
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(
-        text_of(browser, "#message").await,
+        text_equal(browser, "#message", "The token was blacklisted.").await,
         "The token was blacklisted."
     );
     assert_eq!(
-        text_of(browser, "#no-tokens").await,
+        text_equal(browser, "#no-tokens", "No outstanding refresh tokens.").await,
         "No outstanding refresh tokens."
     );
     save_screenshot(browser, "dashboard-after-blacklist.png").await;
@@ -211,7 +231,7 @@ async fn walk_through(app: &TestApp, browser: &Client, jti: &str) -> Result<(), 
         .click()
         .await
         .map_err(|e| e.to_string())?;
-    assert_eq!(text_of(browser, "h1").await, "Log in");
+    assert_eq!(text_equal(browser, "h1", "Log in").await, "Log in");
     assert_eq!(path_of(browser).await, "/admin/login/");
     browser
         .goto(&app.url("/admin/"))
