@@ -241,14 +241,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("CSRF cookie not set.")
-    );
+    assert_csrf_refused(response, "CSRF cookie not set.").await;
     // Cookie, but no token, then a wrong token.
     let client = browser();
     client.get(app.url("/admin/login/")).send().await.unwrap();
@@ -258,14 +251,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("CSRF token missing.")
-    );
+    assert_csrf_refused(response, "CSRF token missing.").await;
     let wrong = [
         ("csrfmiddlewaretoken", "a".repeat(64)),
         ("username", "boss".into()),
@@ -277,14 +263,14 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         .send()
         .await
         .unwrap();
+    assert_csrf_refused(response, "CSRF token from POST incorrect.").await;
+}
+
+/// A 403 page that gives Django's CSRF `reason`.
+async fn assert_csrf_refused(response: reqwest::Response, reason: &str) {
     assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("CSRF token from POST incorrect.")
-    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains(reason), "{reason:?} not in {page}");
 }
 
 /// A browser whose cookie jar the test can plant cookies in, as an attacker would.
@@ -547,14 +533,7 @@ async fn dashboard_actions_need_a_csrf_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("CSRF token missing.")
-    );
+    assert_csrf_refused(response, "CSRF token missing.").await;
 }
 
 #[tokio::test]
