@@ -16,8 +16,10 @@ use base64::Engine;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use portcullis::accounts::Accounts;
-use portcullis::config::{Config, FailureMode, JwtAlgorithm};
+use portcullis::clock::now;
+use portcullis::config::Config;
 use portcullis::hashers::{PasswordHasher, hash_password};
+use portcullis::jwt::JwtAlgorithm;
 use portcullis::jwt::TokenBackend;
 use portcullis::jwt::authentication::JWTAuthentication;
 use portcullis::jwt::tokens::{Lifetimes, Token, TokenType};
@@ -30,7 +32,7 @@ use portcullis::rest::negotiation::negotiate;
 use portcullis::rest::permissions::parse_permission_classes;
 use portcullis::rest::throttling::memory::MemoryStore;
 use portcullis::rest::throttling::{
-    AnonRateThrottle, Counter, Rate, Throttle, ThrottleStore, UserRateThrottle, now,
+    AnonRateThrottle, Counter, FailureMode, Rate, Throttle, ThrottleStore, UserRateThrottle,
 };
 
 const SECRET: &[u8] = b"bench-secret-key-that-is-long-enough-for-hs256";
@@ -169,7 +171,7 @@ fn jwt_authentication(c: &mut Criterion) {
     })
     .unwrap();
     portcullis::startup::migrate(&config).unwrap();
-    let mut conn = portcullis::db::connect(&config.database_url).unwrap();
+    let mut conn = portcullis::db::connect(&config.database.url).unwrap();
     users::create(
         &mut conn,
         &NewUser {
@@ -183,7 +185,7 @@ fn jwt_authentication(c: &mut Criterion) {
     )
     .unwrap();
     let accounts = Arc::new(Accounts::new(
-        portcullis::db::build_pool(&config),
+        portcullis::db::build_pool(&config.database),
         Arc::new(PasswordHasher::new(1, 1, 4)),
         // Long enough that the whole measurement runs on the cache, as under load.
         Duration::from_secs(3600),

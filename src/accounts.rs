@@ -9,13 +9,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::db::{self, DbPool};
-use crate::hashers::PasswordHasher;
+use crate::db::{self, DbError, DbPool};
+use crate::hashers::{HasherError, PasswordHasher};
 use crate::models::users::{self, User};
-use crate::rest::ApiError;
 
 /// Entries beyond this are dropped wholesale; the cache only saves work, it holds no state.
 const MAX_CACHED_USERS: usize = 100_000;
+
+/// Why a lookup or credential check could not be answered (not: the credentials were wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hasher(#[from] HasherError),
+}
 
 pub struct Accounts {
     pool: DbPool,
@@ -39,7 +47,7 @@ impl Accounts {
     }
 
     /// The user with that id, at most `ttl` old; `None` when there is no such user.
-    pub async fn get_user(&self, id: i32) -> Result<Option<User>, ApiError> {
+    pub async fn get_user(&self, id: i32) -> Result<Option<User>, AccountsError> {
         if let Some(user) = self.cached(id) {
             return Ok(Some(user));
         }
@@ -81,7 +89,7 @@ impl Accounts {
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<User>, ApiError> {
+    ) -> Result<Option<User>, AccountsError> {
         let name = username.to_string();
         let found = db::run(&self.pool, move |conn| {
             users::find_with_password(conn, &name)

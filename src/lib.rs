@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
@@ -11,7 +12,10 @@ pub mod hashers;
 pub mod health;
 pub mod hello;
 pub mod jwt;
+#[cfg(test)]
+mod layers;
 pub mod models;
 pub mod rest;
 pub mod startup;
+pub mod state;
 pub mod urls;

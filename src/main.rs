@@ -13,9 +13,9 @@ fn main() {
         }
     };
     env_logger::Builder::new()
-        .parse_filters(&config.rust_log)
+        .parse_filters(&config.server.rust_log)
         .init();
-    portcullis::startup::log_secret_key_source(&config.secret_key_source);
+    portcullis::config::log_secret_key_source(&config.secret_key_source);
     if let Err(e) = portcullis::commands::run(cli.command, config) {
         eprintln!("portcullis: {e}");
         std::process::exit(1);

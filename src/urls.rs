@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::health;
 use crate::hello::hello_view;
 use crate::jwt::views::token_views;
-use crate::rest::APIView;
-use crate::startup::AppState;
+use crate::rest::{APIView, ApiSettings};
+use crate::state::AppState;
 
 const NOT_FOUND_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n";
 
@@ -22,7 +22,7 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
         Arc::clone(&state.tokens),
         &state.bearer_challenge(),
     ));
-    if state.config.bench_endpoints {
+    if state.config.server.bench_endpoints {
         views.extend(crate::bench::bench_views());
     }
     views
@@ -32,17 +32,18 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
 pub fn configure(
     cfg: &mut web::ServiceConfig,
     state: &AppState,
+    settings: &Arc<ApiSettings>,
     extra: Vec<(&'static str, APIView)>,
 ) {
     let mut paths: HashSet<String> = HashSet::new();
     for (path, view) in api_views(state).into_iter().chain(extra) {
         paths.insert(path.to_string());
-        cfg.service(view.resource(path));
+        cfg.service(view.resource(path, Arc::clone(settings)));
     }
     crate::admin::configure(
         cfg,
         Arc::clone(&state.admin),
-        &state.config.static_dir,
+        &state.config.admin.static_dir,
         &mut paths,
     );
     cfg.route("/healthz", web::get().to(health::healthz));

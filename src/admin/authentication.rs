@@ -23,10 +23,6 @@ pub struct SessionAuthentication {
 
 #[async_trait(?Send)]
 impl Authentication for SessionAuthentication {
-    fn name(&self) -> &'static str {
-        "session"
-    }
-
     /// The session's active user; `None` without a usable session (an unknown or expired
     /// cookie is also cleared); 403 when an unsafe method lacks a valid CSRF token.
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {

@@ -15,18 +15,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 
 use crate::accounts::Accounts;
-use crate::config::Config;
 use crate::models::users::User;
 use crate::rest::ApiError;
 use crate::rest::throttling::{Counter, Rate};
 use session::{Session, SessionStore};
 use templates::Templates;
-
-/// Failed sign-ins allowed per client and username when `THROTTLE_RATES` names no `login` rate.
-const DEFAULT_LOGIN_RATE: Rate = Rate {
-    num_requests: 5,
-    duration: 60.0,
-};
 
 /// What the admin pages share.
 pub struct Admin {
@@ -41,23 +34,22 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(
-        config: &Config,
+        templates_dir: &std::path::Path,
         sessions: Arc<SessionStore>,
         accounts: Arc<Accounts>,
         counter: Arc<Counter>,
+        login_rate: Rate,
+        trusted_origins: Vec<String>,
+        trusted_proxies: Vec<IpNet>,
     ) -> Result<Admin, String> {
         Ok(Admin {
-            templates: Templates::load(&config.templates_dir)?,
+            templates: Templates::load(templates_dir)?,
             sessions,
             accounts,
             counter,
-            login_rate: config
-                .throttle_rates
-                .get("login")
-                .copied()
-                .unwrap_or(DEFAULT_LOGIN_RATE),
-            trusted_origins: config.csrf_trusted_origins.clone(),
-            trusted_proxies: config.trusted_proxies.clone(),
+            login_rate,
+            trusted_origins,
+            trusted_proxies,
         })
     }
 

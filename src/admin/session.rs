@@ -5,7 +5,8 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::header::HeaderValue;
 use diesel::Connection;
 
-use crate::db::{self, DbPool, now_seconds};
+use crate::clock::now_seconds;
+use crate::db::{self, DbPool};
 use crate::models::sessions::{self, SessionRecord};
 use crate::rest::ApiError;
 

@@ -7,8 +7,37 @@ pub mod users;
 use crate::cli::Command;
 use crate::config::Config;
 use crate::db::{self, DbConnection};
+use crate::state::StartupError;
 
-pub fn run(command: Command, config: Config) -> Result<(), String> {
+/// Why a command failed; printed as `portcullis: <message>` with exit status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The server or the database could not be started or opened.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The input was refused (Django's `CommandError`): the message says what to change.
+    #[error("Error: {0}")]
+    Refused(String),
+    /// A query failed; the message says what was being done.
+    #[error("Error: could not {doing}: {source}")]
+    Database {
+        doing: &'static str,
+        source: diesel::result::Error,
+    },
+}
+
+impl CommandError {
+    pub fn refused(message: impl Into<String>) -> CommandError {
+        CommandError::Refused(message.into())
+    }
+
+    /// A closure for `map_err` that names what the query was doing.
+    pub fn database(doing: &'static str) -> impl Fn(diesel::result::Error) -> CommandError {
+        move |source| CommandError::Database { doing, source }
+    }
+}
+
+pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
     match command {
         Command::Serve { bind, workers } => serve::serve(config, bind, workers),
         Command::Migrate => {
@@ -37,9 +66,9 @@ pub fn run(command: Command, config: Config) -> Result<(), String> {
 }
 
 /// A connection for a maintenance command, with the migrations applied.
-fn open(config: &Config) -> Result<DbConnection, String> {
+fn open(config: &Config) -> Result<DbConnection, CommandError> {
     let mut conn =
-        db::connect(&config.database_url).map_err(|e| format!("cannot open DATABASE_URL: {e}"))?;
-    db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))?;
+        db::connect(&config.database.url).map_err(|e| StartupError::Database(e.to_string()))?;
+    db::run_migrations(&mut conn).map_err(StartupError::Migration)?;
     Ok(conn)
 }

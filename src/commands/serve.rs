@@ -3,36 +3,38 @@
 use actix_web::dev::ServerHandle;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::commands::CommandError;
 use crate::config::Config;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 
 pub fn serve(
     mut config: Config,
     bind: Option<String>,
     workers: Option<usize>,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     if let Some(bind) = bind {
-        config.bind = bind;
+        config.server.bind = bind;
     }
     if let Some(workers) = workers {
         if workers == 0 {
-            return Err("--workers must be at least 1".into());
+            return Err(CommandError::refused("--workers must be at least 1"));
         }
-        config.workers = workers;
+        config.server.workers = workers;
     }
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let bind = config.bind.clone();
-        let workers = config.workers;
-        let grace = config.shutdown_timeout;
+        let bind = config.server.bind.clone();
+        let workers = config.server.workers;
+        let grace = config.server.shutdown_timeout;
         let app = Application::build(config)?;
         log::info!(
             "portcullis listening on {bind} (port {}) with {workers} workers",
             app.port
         );
-        let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
+        let signals = Signals::install().map_err(StartupError::Server)?;
         actix_web::rt::spawn(signals.stop_gracefully(app.server.handle(), grace));
-        app.server.await.map_err(|e| e.to_string())
+        app.server.await.map_err(StartupError::Server)?;
+        Ok(())
     })
 }
 

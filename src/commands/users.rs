@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use crate::commands::open;
+use crate::commands::{CommandError, open};
 use crate::config::Config;
 use crate::db::is_unique_violation;
 use crate::hashers::hash_password;
@@ -11,41 +11,45 @@ use diesel::Connection;
 use crate::models::{sessions, tokens, users};
 
 /// One line of stdin, without its line ending.
-fn password_from_stdin() -> Result<String, String> {
+fn password_from_stdin() -> Result<String, CommandError> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        .map_err(|e| CommandError::refused(format!("cannot read the password from stdin: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn prompt_password() -> Result<String, String> {
-    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-    let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+fn prompt_password() -> Result<String, CommandError> {
+    let first = rpassword::prompt_password("Password: ").map_err(terminal_error)?;
+    let again = rpassword::prompt_password("Password (again): ").map_err(terminal_error)?;
     if first != again {
-        return Err("Error: Your passwords didn't match.".into());
+        return Err(CommandError::refused("Your passwords didn't match."));
     }
     Ok(first)
 }
 
-fn prompt_line(label: &str) -> Result<String, String> {
+fn terminal_error(e: std::io::Error) -> CommandError {
+    CommandError::refused(format!("cannot read from the terminal: {e}"))
+}
+
+fn prompt_line(label: &str) -> Result<String, CommandError> {
     use std::io::Write;
     print!("{label}");
-    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    std::io::stdout().flush().map_err(terminal_error)?;
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+        .map_err(terminal_error)?;
     Ok(line.trim().to_string())
 }
 
-fn insert(config: &Config, new: users::NewUser, password: &str) -> Result<i32, String> {
+fn insert(config: &Config, new: users::NewUser, password: &str) -> Result<i32, CommandError> {
     if new.username.trim().is_empty() {
-        return Err("Error: the username may not be blank.".into());
+        return Err(CommandError::refused("the username may not be blank."));
     }
-    let hash = hash_password(password, config.bcrypt_cost).map_err(|e| format!("Error: {e}"))?;
+    let hash = new_hash(config, password)?;
     let mut conn = open(config)?;
     users::create(
         &mut conn,
@@ -56,9 +60,9 @@ fn insert(config: &Config, new: users::NewUser, password: &str) -> Result<i32, S
     )
     .map_err(|e| {
         if is_unique_violation(&e) {
-            "Error: That username is already taken.".to_string()
+            CommandError::refused("That username is already taken.")
         } else {
-            format!("Error: could not create the user: {e}")
+            CommandError::database("create the user")(e)
         }
     })
 }
@@ -68,9 +72,10 @@ pub fn createsuperuser(
     username: Option<String>,
     email: String,
     no_input: bool,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let (username, password) = if no_input {
-        let username = username.ok_or("Error: --username is required with --no-input.")?;
+        let username = username
+            .ok_or_else(|| CommandError::refused("--username is required with --no-input."))?;
         (username, password_from_stdin()?)
     } else {
         let username = match username {
@@ -99,7 +104,7 @@ pub fn createuser(
     staff: bool,
     superuser: bool,
     inactive: bool,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let password = password_from_stdin()?;
     let new = users::NewUser {
         username,
@@ -114,9 +119,15 @@ pub fn createuser(
     Ok(())
 }
 
-pub fn changepassword(config: &Config, username: &str) -> Result<(), String> {
+/// The hash of a new password that meets the rules.
+fn new_hash(config: &Config, password: &str) -> Result<String, CommandError> {
+    hash_password(password, config.passwords.bcrypt_cost)
+        .map_err(|e| CommandError::refused(e.to_string()))
+}
+
+pub fn changepassword(config: &Config, username: &str) -> Result<(), CommandError> {
     let password = password_from_stdin()?;
-    let hash = hash_password(&password, config.bcrypt_cost).map_err(|e| format!("Error: {e}"))?;
+    let hash = new_hash(config, &password)?;
     let mut conn = open(config)?;
     // Like Django's session auth hash: a new password ends the user's sessions.
     let changed = conn.transaction(|conn| {
@@ -131,15 +142,17 @@ pub fn changepassword(config: &Config, username: &str) -> Result<(), String> {
             println!("Password changed successfully for user '{username}'");
             Ok(())
         }
-        Ok(false) => Err(format!("Error: user '{username}' does not exist")),
-        Err(e) => Err(format!("Error: could not change the password: {e}")),
+        Ok(false) => Err(CommandError::refused(format!(
+            "user '{username}' does not exist"
+        ))),
+        Err(e) => Err(CommandError::database("change the password")(e)),
     }
 }
 
-pub fn flushexpiredtokens(config: &Config) -> Result<(), String> {
+pub fn flushexpiredtokens(config: &Config) -> Result<(), CommandError> {
     let mut conn = open(config)?;
-    let (outstanding, blacklisted) =
-        tokens::flush_expired(&mut conn).map_err(|e| format!("Error: {e}"))?;
+    let (outstanding, blacklisted) = tokens::flush_expired(&mut conn)
+        .map_err(CommandError::database("delete the expired tokens"))?;
     println!(
         "Deleted {outstanding} expired outstanding and {blacklisted} expired blacklisted tokens."
     );

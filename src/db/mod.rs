@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::Config;
+use std::time::Duration;
 
 /// One connection type over both backends; the variant is chosen from the URL scheme.
 #[derive(diesel::MultiConnection)]
@@ -56,19 +56,36 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
     }
 }
 
+/// The database settings: where it is and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// A SQLite file path (optionally `sqlite://`) or a `postgres://` URL.
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl DbSettings {
+    pub fn is_postgres(&self) -> bool {
+        is_postgres_url(&self.url)
+    }
+}
+
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Builds the pool without connecting: the server starts even while the database is down.
-pub fn build_pool(config: &Config) -> DbPool {
-    let url = with_connect_timeout(
-        &connection_url(&config.database_url),
-        config.db_connect_timeout,
-    );
+pub fn build_pool(settings: &DbSettings) -> DbPool {
+    let url = with_connect_timeout(&connection_url(&settings.url), settings.connect_timeout);
     let manager = ConnectionManager::<DbConnection>::new(url);
     Pool::builder()
-        .max_size(config.db_pool_size)
+        .max_size(settings.pool_size)
         .min_idle(Some(0))
-        .connection_timeout(config.db_connect_timeout)
+        .connection_timeout(settings.connect_timeout)
         .connection_customizer(Box::new(ConnectionSetup {
-            statement_timeout_ms: config.db_statement_timeout.as_millis(),
+            statement_timeout_ms: settings.statement_timeout.as_millis(),
         }))
         .build_unchecked(manager)
 }
@@ -88,8 +105,8 @@ fn connection_url(database_url: &str) -> String {
 
 /// Bounds libpq's own connect, so a database host that drops packets does not keep the pool's
 /// connector threads stuck past the pool's timeout (libpq counts whole seconds, at least 2).
-fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
-    if !crate::config::is_postgres_url(url) || url.contains("connect_timeout=") {
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if !is_postgres_url(url) || url.contains("connect_timeout=") {
         return url.to_string();
     }
     let seconds = timeout.as_secs_f64().ceil().max(2.0) as u64;
@@ -127,13 +144,6 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
             applied
         }
     }
-}
-
-/// Current Unix time in whole seconds, the unit every timestamp column uses.
-pub fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// True when the error is a unique-constraint violation (the database refused a duplicate).
@@ -174,7 +184,6 @@ fn lost_connection_is_unavailable(error: diesel::result::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn postgres_urls_get_a_libpq_connect_timeout_of_at_least_two_seconds() {

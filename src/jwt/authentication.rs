@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::accounts::Accounts;
+use crate::clock::now;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::tokens::{Token, TokenType};
 use crate::models::users::User;
 use crate::rest::ApiError;
 use crate::rest::authentication::{Authentication, authorization_header, split_parts};
 use crate::rest::request::Request;
-use crate::rest::throttling::now;
 
 pub struct JWTAuthentication {
     pub backend: Arc<TokenBackend>,
@@ -79,10 +79,6 @@ fn failure(detail: &str, code: &str) -> ApiError {
 
 #[async_trait(?Send)]
 impl Authentication for JWTAuthentication {
-    fn name(&self) -> &'static str {
-        "jwt"
-    }
-
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
         let header = authorization_header(request);
         let parts = split_parts(&header);

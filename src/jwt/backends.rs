@@ -5,10 +5,30 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
-use crate::config::JwtAlgorithm;
 use crate::jwt::exceptions::TokenError;
 
 pub type Claims = Map<String, Value>;
+
+/// simplejwt's `ALGORITHM` setting: the signing algorithms offered for a shared secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl std::str::FromStr for JwtAlgorithm {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<JwtAlgorithm, String> {
+        match value {
+            "HS256" => Ok(JwtAlgorithm::HS256),
+            "HS384" => Ok(JwtAlgorithm::HS384),
+            "HS512" => Ok(JwtAlgorithm::HS512),
+            other => Err(format!("{other:?} is not one of HS256, HS384, HS512")),
+        }
+    }
+}
 
 pub struct TokenBackend {
     algorithm: Algorithm,

@@ -7,5 +7,5 @@ pub mod serializers;
 pub mod tokens;
 pub mod views;
 
-pub use backends::TokenBackend;
+pub use backends::{JwtAlgorithm, TokenBackend};
 pub use exceptions::TokenError;

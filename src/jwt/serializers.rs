@@ -5,14 +5,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::accounts::Accounts;
-use crate::db::{self, now_seconds};
+use crate::clock::{now, now_seconds};
+use crate::db;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::tokens::{Lifetimes, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
 use crate::rest::ApiError;
 use crate::rest::fields::{char_fields, expect_object};
-use crate::rest::throttling::now;
 
 pub struct TokenService {
     pub backend: Arc<TokenBackend>,

@@ -169,7 +169,7 @@ impl Token {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::JwtAlgorithm;
+    use crate::jwt::backends::JwtAlgorithm;
 
     const LIFETIMES: Lifetimes = Lifetimes {
         access: 300,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::jwt::serializers::TokenService;
-use crate::rest::views::FieldInfo;
+use crate::rest::metadata::FieldInfo;
 use crate::rest::{APIView, ApiError, Response};
 
 /// What a token view does with the posted data (simplejwt's serializer of that view).

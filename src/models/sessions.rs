@@ -3,8 +3,9 @@
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::clock::now_seconds;
+use crate::db::DbConnection;
 use crate::db::schema::sessions;
-use crate::db::{DbConnection, now_seconds};
 
 /// What a valid session tells about its request.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]

@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
+use crate::clock::now_seconds;
 use crate::db::schema::{blacklisted_tokens, outstanding_tokens, users};
-use crate::db::{DbConnection, is_unique_violation, now_seconds};
+use crate::db::{DbConnection, is_unique_violation};
 
 /// A refresh token's bookkeeping: what is known without storing the token itself.
 #[derive(Debug, Clone)]
@@ -15,7 +16,7 @@ pub struct TokenRecord {
 }
 
 /// An outstanding, not yet blacklisted token, as the administrators' page lists it.
-#[derive(Debug, Clone, Queryable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable)]
 pub struct OutstandingToken {
     pub jti: String,
     pub username: Option<String>,

@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
+use crate::clock::now_seconds;
+use crate::db::DbConnection;
 use crate::db::schema::users;
-use crate::db::{DbConnection, now_seconds};
 
 /// The part of a user the request pipeline needs; never carries the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -26,7 +27,7 @@ pub struct UserWithPassword {
 }
 
 /// A row of the administrators' user list.
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserSummary {
     pub id: i32,

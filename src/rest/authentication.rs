@@ -13,9 +13,6 @@ use crate::rest::request::Request;
 
 #[async_trait(?Send)]
 pub trait Authentication: Send + Sync {
-    /// The class name, recorded on the request that this class authenticated.
-    fn name(&self) -> &'static str;
-
     /// `Ok(None)` when the request carries no credentials of this kind (the next class tries),
     /// `Ok(Some(user))` when they are valid, `Err` (a 401/403) when they are present but bad.
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError>;
@@ -90,10 +87,6 @@ pub fn parse_basic_credentials(parts: &[&[u8]]) -> Result<(String, String), ApiE
 
 #[async_trait(?Send)]
 impl Authentication for BasicAuthentication {
-    fn name(&self) -> &'static str {
-        "basic"
-    }
-
     async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
         let header = authorization_header(request);
         let parts = split_parts(&header);

@@ -1,4 +1,25 @@
 //! Provides `ApiError`, the one error type views return, with DRF's status codes and bodies.
+//!
+//! # Where an error goes
+//!
+//! Each layer returns its own error type, and only this module turns them into HTTP:
+//!
+//! | layer | returns | becomes |
+//! |---|---|---|
+//! | `db` (`db::run`) | `DbError`: `Unavailable` (pool timeout, lost connection) or `Query` | 503, or 500 logged at error (`From<DbError>` below) |
+//! | `hashers` | `HasherError`: `Busy` (queue full), `TooLong`/`Blank` (new passwords), `Failed` | 503 for `Busy`, else 500 |
+//! | `accounts` | `AccountsError`, wrapping the two above | as they do |
+//! | `jwt::tokens`, `jwt::backends` | `TokenError` (simplejwt's messages) | 401 `token_not_valid` via `TokenError::into_api_error` |
+//! | `rest::throttling` stores | `StoreError` | the failure mode: allowed, or 503 (`Counter`) |
+//! | views, authentication, permission and throttle classes | `ApiError` | rendered by the dispatcher |
+//!
+//! The dispatcher (`views.rs`) is the one place an `ApiError` becomes a response for an API
+//! view: `handle_exception` settles 401-with-challenge against 403, then `render_error`
+//! renders the body with the negotiated renderer. The admin pages return `ApiError` too for
+//! what they cannot show as a page (a database outage); actix renders those as JSON through
+//! `ResponseError` below. Start-up returns `StartupError` (`state.rs`), the commands
+//! `CommandError` (`commands/mod.rs`), settings `ConfigError` (`config/`): `main` prints them
+//! and exits non-zero.
 
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -17,6 +38,8 @@ pub struct ApiError {
     pub body: Value,
     pub kind: ErrorKind,
     pub retry_after: Option<u64>,
+    /// The challenge of a 401, set by the dispatcher's `handle_exception`.
+    pub www_authenticate: Option<String>,
 }
 
 impl ApiError {
@@ -26,6 +49,7 @@ impl ApiError {
             body,
             kind: ErrorKind::Other,
             retry_after: None,
+            www_authenticate: None,
         }
     }
 
@@ -159,6 +183,15 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+impl From<crate::accounts::AccountsError> for ApiError {
+    fn from(error: crate::accounts::AccountsError) -> ApiError {
+        match error {
+            crate::accounts::AccountsError::Db(error) => error.into(),
+            crate::accounts::AccountsError::Hasher(error) => error.into(),
+        }
+    }
+}
+
 impl From<crate::hashers::HasherError> for ApiError {
     fn from(error: crate::hashers::HasherError) -> ApiError {
         match error {
@@ -171,19 +204,17 @@ impl From<crate::hashers::HasherError> for ApiError {
     }
 }
 
+/// Errors of the views outside the dispatcher (the admin pages, health): the same JSON body.
 impl actix_web::ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        let page = crate::rest::renderers::Page {
-            name: "",
-            description: "",
-            method: "",
-            path: "",
-            allow: "",
-        };
-        crate::rest::response::render_error(self, None, Default::default(), &page)
+        let mut response = actix_web::HttpResponse::build(self.status);
+        if let Some(wait) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, wait.to_string()));
+        }
+        response.json(&self.body)
     }
 }

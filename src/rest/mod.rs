@@ -4,6 +4,7 @@ pub mod authentication;
 pub mod client;
 pub mod exceptions;
 pub mod fields;
+pub mod metadata;
 pub mod negotiation;
 pub mod parsers;
 pub mod permissions;

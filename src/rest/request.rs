@@ -20,8 +20,6 @@ pub struct Request {
     payload: Option<Payload>,
     /// The authenticated user; `None` is DRF's `AnonymousUser`.
     pub user: Option<User>,
-    /// Name of the authentication class that authenticated the request.
-    pub authenticator: Option<&'static str>,
     pub client_ip: Option<IpAddr>,
     max_body_size: usize,
     /// Headers the pipeline adds to whatever response the request gets (e.g. clearing a cookie).
@@ -39,7 +37,6 @@ impl Request {
             http,
             payload: Some(payload),
             user: None,
-            authenticator: None,
             client_ip,
             max_body_size,
             response_headers: RefCell::new(Vec::new()),

@@ -41,28 +41,16 @@ pub fn render(
         .body(renderer.render(data, status, page))
 }
 
-/// Renders an error; `www_authenticate` is the challenge of the view's first authentication class.
-pub fn render_error(
-    error: &ApiError,
-    www_authenticate: Option<&str>,
-    renderer: Renderer,
-    page: &Page<'_>,
-) -> HttpResponse {
-    let mut status = error.status;
-    let mut response = HttpResponse::build(status);
-    if error.is_auth_failure() {
-        match www_authenticate {
-            Some(challenge) => {
-                response.insert_header((header::WWW_AUTHENTICATE, challenge));
-            }
-            None => status = StatusCode::FORBIDDEN,
-        }
-        response.status(status);
+/// Renders an error after `handle_exception` settled its status and challenge.
+pub fn render_error(error: &ApiError, renderer: Renderer, page: &Page<'_>) -> HttpResponse {
+    let mut response = HttpResponse::build(error.status);
+    if let Some(challenge) = &error.www_authenticate {
+        response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
     }
     if let Some(wait) = error.retry_after {
         response.insert_header((header::RETRY_AFTER, wait.to_string()));
     }
     response
         .insert_header((header::CONTENT_TYPE, renderer.content_type()))
-        .body(renderer.render(&error.body, status, page))
+        .body(renderer.render(&error.body, error.status, page))
 }

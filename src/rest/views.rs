@@ -3,19 +3,18 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use futures_util::future::LocalBoxFuture;
-use serde_json::json;
 
 use crate::rest::authentication::Authentication;
 use crate::rest::client::client_ip;
 use crate::rest::exceptions::ApiError;
+use crate::rest::metadata::{self, FieldInfo};
 use crate::rest::negotiation::negotiate;
-use crate::rest::parsers::PARSED_MEDIA_TYPES;
 use crate::rest::permissions::Permission;
-use crate::rest::renderers::{Page, RENDERED_MEDIA_TYPES, Renderer};
+use crate::rest::renderers::{Page, Renderer};
 use crate::rest::request::Request;
 use crate::rest::response::{Response, render, render_error};
 use crate::rest::settings::ApiSettings;
@@ -34,37 +33,6 @@ const METHOD_ORDER: [Method; 7] = [
     Method::HEAD,
     Method::OPTIONS,
 ];
-
-/// A field of the data a view's POST takes or returns, for DRF's OPTIONS metadata.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldInfo {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub required: bool,
-    pub read_only: bool,
-}
-
-impl FieldInfo {
-    /// A required string the client sends.
-    pub const fn input(name: &'static str, label: &'static str) -> FieldInfo {
-        FieldInfo {
-            name,
-            label,
-            required: true,
-            read_only: false,
-        }
-    }
-
-    /// A string only the server returns.
-    pub const fn output(name: &'static str, label: &'static str) -> FieldInfo {
-        FieldInfo {
-            name,
-            label,
-            required: false,
-            read_only: true,
-        }
-    }
-}
 
 /// A view: per-method handlers plus optional overrides of the settings' class lists.
 pub struct APIView {
@@ -170,13 +138,15 @@ impl APIView {
         self
     }
 
-    /// Mounts the view at `path`; every method reaches the dispatcher.
-    pub fn resource(self, path: &str) -> Resource {
+    /// Mounts the view at `path` with the settings' class lists; every method reaches the
+    /// dispatcher. The settings travel with the view, so a mounted view always has them.
+    pub fn resource(self, path: &str, settings: Arc<ApiSettings>) -> Resource {
         let view = Arc::new(self);
         web::resource(path).route(web::route().to(
             move |http: HttpRequest, payload: web::Payload| {
                 let view = Arc::clone(&view);
-                async move { view.dispatch(http, payload.into_inner()).await }
+                let settings = Arc::clone(&settings);
+                async move { view.dispatch(&settings, http, payload.into_inner()).await }
             },
         ))
     }
@@ -201,14 +171,11 @@ impl APIView {
     /// DRF's `APIView.dispatch`: run the pipeline, then turn its outcome into a response.
     pub async fn dispatch(
         &self,
+        settings: &ApiSettings,
         http: HttpRequest,
         payload: actix_web::dev::Payload,
     ) -> HttpResponse {
-        let settings = http
-            .app_data::<web::Data<ApiSettings>>()
-            .expect("ApiSettings registered as app data")
-            .clone();
-        let policies = self.policies(&settings);
+        let policies = self.policies(settings);
         let client = client_ip(&http, &settings.trusted_proxies);
         // A second handle on the request (a reference count) for the browsable page.
         let http_for_page = http.clone();
@@ -234,12 +201,10 @@ impl APIView {
                 }
                 rendered
             }
-            Err(error) => render_error(
-                &error,
-                self.challenge(&policies).as_deref(),
-                renderer,
-                &page,
-            ),
+            Err(error) => {
+                let error = self.handle_exception(error, &policies);
+                render_error(&error, renderer, &page)
+            }
         };
         self.finalize(added_headers, &mut response);
         response
@@ -284,7 +249,6 @@ impl APIView {
         for class in policies.authentication {
             if let Some(user) = class.authenticate(request).await? {
                 request.user = Some(user);
-                request.authenticator = Some(class.name());
                 return Ok(());
             }
         }
@@ -338,7 +302,8 @@ impl APIView {
             return Ok(Arc::clone(handler));
         }
         if *method == Method::OPTIONS {
-            let metadata = self.metadata();
+            let metadata =
+                metadata::simple_metadata(self.name, self.description, &self.post_fields);
             return Ok(Arc::new(move |_| {
                 let metadata = metadata.clone();
                 Box::pin(async move { Ok(Response::ok(metadata)) })
@@ -347,31 +312,16 @@ impl APIView {
         Err(ApiError::method_not_allowed(method.as_str()))
     }
 
-    /// DRF's `SimpleMetadata` answer to OPTIONS.
-    fn metadata(&self) -> serde_json::Value {
-        let mut metadata = json!({
-            "name": self.name,
-            "description": self.description,
-            "renders": RENDERED_MEDIA_TYPES,
-            "parses": PARSED_MEDIA_TYPES,
-        });
-        if !self.post_fields.is_empty() {
-            let fields: serde_json::Map<String, serde_json::Value> = self
-                .post_fields
-                .iter()
-                .map(|field| {
-                    let info = json!({
-                        "type": "string",
-                        "required": field.required,
-                        "read_only": field.read_only,
-                        "label": field.label,
-                    });
-                    (field.name.to_string(), info)
-                })
-                .collect();
-            metadata["actions"] = json!({ "POST": fields });
+    /// DRF's `handle_exception`: a failed or missing authentication is a 401 with the
+    /// challenge of the view's first authentication class, or a 403 when it has none.
+    fn handle_exception(&self, mut error: ApiError, policies: &Policies<'_>) -> ApiError {
+        if error.is_auth_failure() {
+            match self.challenge(policies) {
+                Some(challenge) => error.www_authenticate = Some(challenge),
+                None => error.status = StatusCode::FORBIDDEN,
+            }
         }
-        metadata
+        error
     }
 
     fn challenge(&self, policies: &Policies<'_>) -> Option<String> {

@@ -13,7 +13,7 @@ use portcullis::db;
 use portcullis::hashers::hash_password;
 use portcullis::models::users::{self, NewUser};
 use portcullis::rest::APIView;
-use portcullis::startup::AppState;
+use portcullis::state::AppState;
 use serde_json::Value;
 
 pub const PASSWORD: &str = "Jwt-Ref-Passw0rd!2024";
@@ -236,7 +236,7 @@ impl TestApp {
     pub fn sign(&self, claims: Value) -> String {
         portcullis::jwt::TokenBackend::new(
             self.config.secret_key.as_bytes(),
-            self.config.jwt_algorithm,
+            self.config.jwt.algorithm,
             0,
         )
         .encode(claims.as_object().unwrap())

@@ -6,11 +6,10 @@ pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use crate::config::FailureMode;
+use crate::clock::now;
 use crate::rest::exceptions::ApiError;
 use crate::rest::request::Request;
 
@@ -51,6 +50,13 @@ pub trait Throttle: Send + Sync {
     /// `Allowed` (and records the request), or `Refused` with DRF's `wait()` in seconds (and
     /// records nothing).
     async fn allow_request(&self, request: &Request, scope: Option<&str>) -> Result<Hit, ApiError>;
+}
+
+/// What throttling does when its shared store (Redis) cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    Open,
+    Closed,
 }
 
 /// Applies the failure mode when the store cannot be reached, and logs that at most once a minute.
@@ -107,12 +113,6 @@ impl Counter {
             log::error!("{error}; throttling fails {:?}", self.failure_mode);
         }
     }
-}
-
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Limits anonymous requests per client address (scope `anon`); authenticated requests pass.

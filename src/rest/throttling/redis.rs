@@ -44,7 +44,7 @@ pub struct RedisStore {
 impl RedisStore {
     /// Parses the URL only: the store connects on first use, so the server starts while Redis is down.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<RedisStore, String> {
-        let client = Client::open(url).map_err(|e| format!("invalid setting REDIS_URL: {e}"))?;
+        let client = Client::open(url).map_err(|e| e.to_string())?;
         Ok(RedisStore {
             client,
             prefix: prefix.to_string(),

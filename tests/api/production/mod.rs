@@ -14,8 +14,8 @@ mod serve;
 mod shared_throttling;
 
 use diesel::connection::SimpleConnection;
-use portcullis::config::is_postgres_url;
 use portcullis::db;
+use portcullis::db::is_postgres_url;
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_TEST_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

@@ -72,7 +72,7 @@ async fn redis_store_answers_like_the_memory_store_for_large_rates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_counts_exactly_under_concurrency() {
     let redis = Arc::new(store(&unique_prefix()));
-    let now = portcullis::rest::throttling::now();
+    let now = portcullis::clock::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let redis = Arc::clone(&redis);
@@ -91,7 +91,7 @@ async fn redis_store_counts_exactly_under_concurrency() {
 async fn redis_store_keys_expire_with_their_window() {
     let prefix = unique_prefix();
     let redis = store(&prefix);
-    let now = portcullis::rest::throttling::now();
+    let now = portcullis::clock::now();
     redis.hit("small", rate("5/min"), now).await.unwrap();
     redis.hit("large", rate("5000/h"), now).await.unwrap();
     let mut conn = redis_connection().await;

@@ -1,5 +1,7 @@
 //! Provides the pluggable permission policies and their composition (`&`, `|`, `!`).
 
+pub mod expr;
+
 use std::sync::Arc;
 
 use actix_web::http::Method;
@@ -8,18 +10,16 @@ use crate::rest::request::Request;
 
 pub const DEFAULT_DENIAL: &str = "You do not have permission to perform this action.";
 
-/// Why a permission refused: DRF's `message` and `code`.
+/// Why a permission refused: DRF's `message`, the detail of the 403.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub message: String,
-    pub code: String,
 }
 
 impl Default for Denial {
     fn default() -> Denial {
         Denial {
             message: DEFAULT_DENIAL.to_string(),
-            code: "permission_denied".to_string(),
         }
     }
 }
@@ -27,11 +27,6 @@ impl Default for Denial {
 pub trait Permission: Send + Sync {
     /// True when the request may reach the view at all.
     fn has_permission(&self, request: &Request) -> bool;
-
-    /// True when the request may act on `object` (views that load one call this).
-    fn has_object_permission(&self, _request: &Request, _object: &dyn std::any::Any) -> bool {
-        true
-    }
 
     /// The denial reported when `has_permission` is false.
     fn denial(&self) -> Denial {
@@ -111,156 +106,12 @@ impl Permission for Not {
     }
 }
 
-/// A permission class by its DRF name.
-pub fn permission_by_name(name: &str) -> Option<Arc<dyn Permission>> {
-    let permission: Arc<dyn Permission> = match name {
-        "AllowAny" => Arc::new(AllowAny),
-        "IsAuthenticated" => Arc::new(IsAuthenticated),
-        "IsAdminUser" => Arc::new(IsAdminUser),
-        "IsAuthenticatedOrReadOnly" => Arc::new(IsAuthenticatedOrReadOnly),
-        _ => return None,
-    };
-    Some(permission)
-}
-
-/// Parses a setting such as `IsAuthenticated, IsAdminUser | (IsAuthenticatedOrReadOnly & !IsAdminUser)`:
-/// a comma-separated list (all must allow, as DRF's list) of expressions where `!` binds
-/// tighter than `&`, which binds tighter than `|`.
+/// Parses a `DEFAULT_PERMISSION_CLASSES`-style setting and builds its permissions (see `expr`).
 pub fn parse_permission_classes(setting: &str) -> Result<Vec<Arc<dyn Permission>>, String> {
-    let mut classes = Vec::new();
-    for item in split_top_level(setting)? {
-        let tokens = tokenize(&item)?;
-        let mut parser = ExprParser { tokens, pos: 0 };
-        let permission = parser.or_expr()?;
-        if parser.pos != parser.tokens.len() {
-            return Err(format!(
-                "unexpected {:?} in {item:?}",
-                parser.tokens[parser.pos]
-            ));
-        }
-        classes.push(permission);
-    }
-    Ok(classes)
-}
-
-fn split_top_level(setting: &str) -> Result<Vec<String>, String> {
-    let mut items = Vec::new();
-    let (mut depth, mut current) = (0i32, String::new());
-    for c in setting.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    if depth != 0 {
-        return Err("unbalanced parentheses".into());
-    }
-    items.push(current);
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    Ok(expr::parse(setting)?
+        .iter()
+        .map(expr::PermissionExpr::build)
         .collect())
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Name(String),
-    And,
-    Or,
-    Not,
-    Open,
-    Close,
-}
-
-fn tokenize(expr: &str) -> Result<Vec<Token>, String> {
-    let mut tokens = Vec::new();
-    let mut chars = expr.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        match c {
-            c if c.is_whitespace() => {
-                chars.next();
-            }
-            '&' | '|' | '!' | '~' | '(' | ')' => {
-                chars.next();
-                tokens.push(match c {
-                    '&' => Token::And,
-                    '|' => Token::Or,
-                    '(' => Token::Open,
-                    ')' => Token::Close,
-                    _ => Token::Not,
-                });
-            }
-            c if c.is_ascii_alphanumeric() || c == '_' => {
-                let mut name = String::new();
-                while let Some(&c) = chars
-                    .peek()
-                    .filter(|c| c.is_ascii_alphanumeric() || **c == '_')
-                {
-                    name.push(c);
-                    chars.next();
-                }
-                tokens.push(Token::Name(name));
-            }
-            other => return Err(format!("unexpected character {other:?}")),
-        }
-    }
-    Ok(tokens)
-}
-
-struct ExprParser {
-    tokens: Vec<Token>,
-    pos: usize,
-}
-
-impl ExprParser {
-    fn next_is(&self, token: &Token) -> bool {
-        self.tokens.get(self.pos) == Some(token)
-    }
-
-    fn or_expr(&mut self) -> Result<Arc<dyn Permission>, String> {
-        let mut left = self.and_expr()?;
-        while self.next_is(&Token::Or) {
-            self.pos += 1;
-            left = Arc::new(Or(left, self.and_expr()?));
-        }
-        Ok(left)
-    }
-
-    fn and_expr(&mut self) -> Result<Arc<dyn Permission>, String> {
-        let mut left = self.unary()?;
-        while self.next_is(&Token::And) {
-            self.pos += 1;
-            left = Arc::new(And(left, self.unary()?));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<Arc<dyn Permission>, String> {
-        let token = self.tokens.get(self.pos).cloned();
-        self.pos += 1;
-        match token {
-            Some(Token::Not) => Ok(Arc::new(Not(self.unary()?))),
-            Some(Token::Open) => {
-                let inner = self.or_expr()?;
-                if !self.next_is(&Token::Close) {
-                    return Err("missing ')'".into());
-                }
-                self.pos += 1;
-                Ok(inner)
-            }
-            Some(Token::Name(name)) => permission_by_name(&name)
-                .ok_or_else(|| format!("unknown permission class {name:?}")),
-            Some(other) => Err(format!("unexpected {other:?}")),
-            None => Err("expression ends too early".into()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -294,7 +145,6 @@ mod tests {
         fn denial(&self) -> Denial {
             Denial {
                 message: self.0.into(),
-                code: "custom".into(),
             }
         }
     }

@@ -1,0 +1,347 @@
+//! Reads every setting once, from the environment and `.env`, into one typed `Config`.
+//!
+//! Values are parsed here, once: class names become enums, the permission setting an
+//! expression, rates `Rate`s. An invalid value stops startup with an error naming the variable.
+//! The settings are grouped by the part of the server they configure.
+
+mod classes;
+mod secret_key;
+mod vars;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::db::DbSettings;
+use crate::jwt::JwtAlgorithm;
+use crate::rest::permissions::expr::{self, PermissionExpr};
+use crate::rest::throttling::{FailureMode, Rate};
+pub use classes::{AuthenticationClass, ThrottleClass};
+pub use secret_key::{SecretKeySource, log_secret_key_source};
+use vars::{Vars, invalid};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Signs tokens (HS*) and nothing else here; never logged.
+    pub secret_key: String,
+    pub secret_key_source: SecretKeySource,
+    pub database: DbSettings,
+    pub jwt: JwtSettings,
+    pub pipeline: PipelineSettings,
+    pub passwords: PasswordSettings,
+    pub admin: AdminSettings,
+    pub throttle_store: ThrottleStoreSettings,
+    pub server: ServerSettings,
+}
+
+/// simplejwt's `SIMPLE_JWT` settings.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// Seconds.
+    pub access_token_lifetime: u64,
+    /// Seconds.
+    pub refresh_token_lifetime: u64,
+    pub rotate_refresh_tokens: bool,
+    pub blacklist_after_rotation: bool,
+    pub algorithm: JwtAlgorithm,
+    /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: u64,
+    /// Accepted `Authorization` schemes; the first is the challenge's.
+    pub auth_header_types: Vec<String>,
+}
+
+/// DRF's `REST_FRAMEWORK` settings: the default class lists and request limits.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub authentication_classes: Vec<AuthenticationClass>,
+    /// A list of expressions; all must allow.
+    pub default_permission_classes: Vec<PermissionExpr>,
+    pub throttle_classes: Vec<ThrottleClass>,
+    pub max_body_size: usize,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Password hashing and the user lookup behind every request.
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    pub bcrypt_cost: u32,
+    pub hasher_threads: usize,
+    pub hasher_queue: usize,
+    pub user_cache_ttl: Duration,
+}
+
+/// The administrators' pages: sessions, CSRF, the login lockout, templates.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Seconds.
+    pub session_cookie_age: u64,
+    pub session_cookie_secure: bool,
+    pub csrf_trusted_origins: Vec<String>,
+    /// Failed sign-ins allowed per client and username (`login` in `THROTTLE_RATES`).
+    pub login_rate: Rate,
+    pub templates_dir: PathBuf,
+    pub static_dir: PathBuf,
+}
+
+/// Where throttle counters live: in process, or Redis shared by every instance.
+#[derive(Debug, Clone)]
+pub struct ThrottleStoreSettings {
+    pub redis_url: Option<String>,
+    /// Prepended to every Redis key, so deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// Bound on every Redis round trip (connect, script, ping).
+    pub redis_timeout: Duration,
+    pub failure_mode: FailureMode,
+}
+
+/// The HTTP server and the process.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub keep_alive: Duration,
+    pub client_request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub rust_log: String,
+    /// Serve the benchmark-only views (`/bench/ping/`); off in production.
+    pub bench_endpoints: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// Failed admin sign-ins allowed when `THROTTLE_RATES` names no `login` rate.
+const DEFAULT_LOGIN_RATE: Rate = Rate {
+    num_requests: 5,
+    duration: 60.0,
+};
+
+impl Config {
+    /// Loads `.env` (when present) and reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a Config from any source of variables: the environment, or a map in tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let vars = Vars(&lookup);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let database = DbSettings {
+            url: vars.string("DATABASE_URL", "db.sqlite3"),
+            pool_size: vars.parse("DB_POOL_SIZE", 8)?,
+            connect_timeout: vars.millis("DB_CONNECT_TIMEOUT_MS", 2000)?,
+            statement_timeout: vars.millis("DB_STATEMENT_TIMEOUT_MS", 5000)?,
+        };
+        let (secret_key, secret_key_source) =
+            secret_key::secret_key(vars.get("SECRET_KEY"), &database.url)?;
+        let rates =
+            classes::parse_rates(&vars.string("THROTTLE_RATES", "anon=100/min,user=1000/min"))
+                .map_err(|e| invalid("THROTTLE_RATES", e))?;
+        let config = Config {
+            secret_key,
+            secret_key_source,
+            jwt: JwtSettings {
+                access_token_lifetime: vars.parse("ACCESS_TOKEN_LIFETIME", 300)?,
+                refresh_token_lifetime: vars.parse("REFRESH_TOKEN_LIFETIME", 86_400)?,
+                rotate_refresh_tokens: vars.boolean("ROTATE_REFRESH_TOKENS", true)?,
+                blacklist_after_rotation: vars.boolean("BLACKLIST_AFTER_ROTATION", true)?,
+                algorithm: vars.parse("JWT_ALGORITHM", JwtAlgorithm::HS256)?,
+                leeway: vars.parse("JWT_LEEWAY", 0)?,
+                auth_header_types: vars.list("AUTH_HEADER_TYPES", "Bearer"),
+            },
+            pipeline: PipelineSettings {
+                authentication_classes: vars
+                    .parse_list("AUTHENTICATION_CLASSES", "jwt,session,basic")?,
+                default_permission_classes: expr::parse(
+                    &vars.string("DEFAULT_PERMISSION_CLASSES", "AllowAny"),
+                )
+                .map_err(|e| invalid("DEFAULT_PERMISSION_CLASSES", e))?,
+                throttle_classes: vars
+                    .list("THROTTLE_CLASSES", "anon,user")
+                    .iter()
+                    .map(|name| ThrottleClass::from_name(name, &rates))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| invalid("THROTTLE_CLASSES", e))?,
+                max_body_size: vars.parse("MAX_BODY_SIZE", 2_621_440)?,
+                trusted_proxies: vars
+                    .list("TRUSTED_PROXIES", "")
+                    .iter()
+                    .map(|cidr| parse_cidr(cidr))
+                    .collect::<Result<_, _>>()?,
+            },
+            passwords: PasswordSettings {
+                bcrypt_cost: vars.parse("BCRYPT_COST", 12)?,
+                hasher_threads: vars.parse("HASHER_THREADS", cores.saturating_sub(1).max(1))?,
+                hasher_queue: vars.parse("HASHER_QUEUE", 32)?,
+                user_cache_ttl: vars.millis("USER_CACHE_TTL_MS", 1000)?,
+            },
+            admin: AdminSettings {
+                session_cookie_age: vars.parse("SESSION_COOKIE_AGE", 1_209_600)?,
+                session_cookie_secure: vars.boolean("SESSION_COOKIE_SECURE", false)?,
+                csrf_trusted_origins: vars.list("CSRF_TRUSTED_ORIGINS", ""),
+                login_rate: rates.get("login").copied().unwrap_or(DEFAULT_LOGIN_RATE),
+                templates_dir: PathBuf::from(vars.string("TEMPLATES_DIR", "templates")),
+                static_dir: PathBuf::from(vars.string("STATIC_DIR", "static")),
+            },
+            throttle_store: ThrottleStoreSettings {
+                redis_url: vars.get("REDIS_URL").filter(|url| !url.is_empty()),
+                redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "portcullis:"),
+                redis_timeout: vars.millis("REDIS_TIMEOUT_MS", 250)?,
+                failure_mode: match vars.string("THROTTLE_FAILURE_MODE", "open").as_str() {
+                    "open" => FailureMode::Open,
+                    "closed" => FailureMode::Closed,
+                    other => {
+                        return Err(invalid(
+                            "THROTTLE_FAILURE_MODE",
+                            format!("expected open or closed, got {other:?}"),
+                        ));
+                    }
+                },
+            },
+            server: ServerSettings {
+                bind: vars.string("BIND", "127.0.0.1:8000"),
+                workers: vars.parse("WORKERS", cores)?,
+                keep_alive: Duration::from_secs(vars.parse("KEEP_ALIVE", 5)?),
+                client_request_timeout: vars.millis("CLIENT_REQUEST_TIMEOUT_MS", 5000)?,
+                shutdown_timeout: Duration::from_secs(vars.parse("SHUTDOWN_TIMEOUT", 30)?),
+                rust_log: vars.string("RUST_LOG", "info"),
+                bench_endpoints: vars.boolean("BENCH_ENDPOINTS", false)?,
+            },
+            database,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.workers == 0 {
+            return Err(invalid("WORKERS", "must be at least 1"));
+        }
+        if self.jwt.auth_header_types.is_empty() {
+            return Err(invalid("AUTH_HEADER_TYPES", "needs at least one type"));
+        }
+        let passwords = &self.passwords;
+        if !(4..=31).contains(&passwords.bcrypt_cost) {
+            return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if passwords.hasher_threads == 0 || passwords.hasher_queue == 0 {
+            return Err(invalid(
+                "HASHER_THREADS",
+                "threads and queue must be at least 1",
+            ));
+        }
+        if self.database.pool_size == 0 {
+            return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_cidr(value: &str) -> Result<IpNet, ConfigError> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            invalid(
+                "TRUSTED_PROXIES",
+                format!("{value:?} is not a CIDR or address"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut map = map;
+        map.entry("SECRET_KEY".into())
+            .or_insert_with(|| "k".repeat(40));
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_simplejwt() {
+        let config = config_with(&[]).unwrap();
+        assert_eq!(config.jwt.access_token_lifetime, 300);
+        assert_eq!(config.jwt.refresh_token_lifetime, 86_400);
+        use AuthenticationClass::*;
+        assert_eq!(
+            config.pipeline.authentication_classes,
+            [Jwt, Session, Basic]
+        );
+        assert_eq!(config.jwt.algorithm, JwtAlgorithm::HS256);
+        assert_eq!(
+            config.pipeline.default_permission_classes,
+            expr::parse("AllowAny").unwrap()
+        );
+        assert_eq!(config.admin.login_rate, DEFAULT_LOGIN_RATE);
+    }
+
+    #[test]
+    fn short_secret_key_is_refused() {
+        let err = config_with(&[("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.name, "SECRET_KEY");
+    }
+
+    #[test]
+    fn unknown_authentication_class_names_the_variable() {
+        let err = config_with(&[("AUTHENTICATION_CLASSES", "jwt,oauth")]).unwrap_err();
+        assert_eq!(err.name, "AUTHENTICATION_CLASSES");
+        assert!(err.message.contains("oauth"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("WORKERS", "many"),
+            ("JWT_ALGORITHM", "none"),
+            ("THROTTLE_RATES", "anon=lots"),
+            ("ROTATE_REFRESH_TOKENS", "maybe"),
+            ("DEFAULT_PERMISSION_CLASSES", "IsSomething"),
+            ("TRUSTED_PROXIES", "not-a-net"),
+        ] {
+            let err = config_with(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{value}");
+        }
+    }
+
+    #[test]
+    fn throttle_class_without_rate_is_refused() {
+        let err = config_with(&[("THROTTLE_RATES", "anon=1/s")]).unwrap_err();
+        assert_eq!(err.name, "THROTTLE_CLASSES");
+        assert!(err.message.contains("\"user\""), "{}", err.message);
+    }
+
+    #[test]
+    fn generated_secret_key_is_kept_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite3");
+        let url = db.to_str().unwrap().to_string();
+        let lookup = |name: &str| (name == "DATABASE_URL").then(|| url.clone());
+        let first = Config::from_lookup(lookup).unwrap();
+        let path = dir.path().join(".portcullis_secret_key");
+        assert_eq!(
+            first.secret_key_source,
+            SecretKeySource::Generated(path.clone())
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = Config::from_lookup(lookup).unwrap();
+        assert_eq!(second.secret_key, first.secret_key);
+        assert_eq!(second.secret_key_source, SecretKeySource::File(path));
+    }
+}

@@ -1,0 +1,209 @@
+//! Provides `AppState`, what every worker shares, built once from the `Config`; and the
+//! settings' class lists turned into the trait objects the dispatcher runs.
+
+use std::sync::Arc;
+
+use crate::accounts::Accounts;
+use crate::admin::Admin;
+use crate::admin::authentication::SessionAuthentication;
+use crate::admin::session::SessionStore;
+use crate::config::{AuthenticationClass, Config, ThrottleClass};
+use crate::db::{self, DbPool};
+use crate::hashers::PasswordHasher;
+use crate::jwt::TokenBackend;
+use crate::jwt::authentication::JWTAuthentication;
+use crate::jwt::serializers::TokenService;
+use crate::jwt::tokens::Lifetimes;
+use crate::rest::ApiSettings;
+use crate::rest::authentication::{Authentication, BasicAuthentication};
+use crate::rest::throttling::memory::MemoryStore;
+use crate::rest::throttling::redis::RedisStore;
+use crate::rest::throttling::{
+    AnonRateThrottle, Counter, ScopedRateThrottle, Throttle, ThrottleStore, UserRateThrottle,
+};
+
+/// The realm of every challenge, as in the reference (`WWW-Authenticate: Bearer realm="api"`).
+pub const REALM: &str = "api";
+
+/// Why the application could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot bind BIND={bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open DATABASE_URL: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("cannot load the templates: {0}")]
+    Templates(String),
+    #[error("invalid setting REDIS_URL: {0}")]
+    Redis(String),
+    #[error("cannot start the HTTP server: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// What every worker shares.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub accounts: Arc<Accounts>,
+    pub backend: Arc<TokenBackend>,
+    pub tokens: Arc<TokenService>,
+    pub counter: Arc<Counter>,
+    pub sessions: Arc<SessionStore>,
+    pub admin: Arc<Admin>,
+}
+
+impl AppState {
+    pub fn build(config: Config) -> Result<AppState, StartupError> {
+        let config = Arc::new(config);
+        let pool = db::build_pool(&config.database);
+        let passwords = &config.passwords;
+        let hasher = Arc::new(PasswordHasher::new(
+            passwords.hasher_threads,
+            passwords.hasher_queue,
+            passwords.bcrypt_cost,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            pool.clone(),
+            hasher,
+            passwords.user_cache_ttl,
+        ));
+        let jwt = &config.jwt;
+        let backend = Arc::new(TokenBackend::new(
+            config.secret_key.as_bytes(),
+            jwt.algorithm,
+            jwt.leeway,
+        ));
+        let tokens = Arc::new(TokenService {
+            backend: Arc::clone(&backend),
+            accounts: Arc::clone(&accounts),
+            lifetimes: Lifetimes {
+                access: jwt.access_token_lifetime as i64,
+                refresh: jwt.refresh_token_lifetime as i64,
+            },
+            rotate_refresh_tokens: jwt.rotate_refresh_tokens,
+            blacklist_after_rotation: jwt.blacklist_after_rotation,
+        });
+        let counter = Arc::new(Counter::new(
+            throttle_store(&config)?,
+            config.throttle_store.failure_mode,
+        ));
+        let admin_settings = &config.admin;
+        let sessions = Arc::new(SessionStore::new(
+            pool.clone(),
+            admin_settings.session_cookie_age,
+            admin_settings.session_cookie_secure,
+        ));
+        let admin = Arc::new(
+            Admin::new(
+                &admin_settings.templates_dir,
+                Arc::clone(&sessions),
+                Arc::clone(&accounts),
+                Arc::clone(&counter),
+                admin_settings.login_rate,
+                admin_settings.csrf_trusted_origins.clone(),
+                config.pipeline.trusted_proxies.clone(),
+            )
+            .map_err(StartupError::Templates)?,
+        );
+        Ok(AppState {
+            admin,
+            sessions,
+            config,
+            pool,
+            accounts,
+            backend,
+            tokens,
+            counter,
+        })
+    }
+
+    /// The JWT class's challenge, which simplejwt's token views also send on their 401s.
+    pub fn bearer_challenge(&self) -> String {
+        self.jwt_authentication()
+            .authenticate_header()
+            .unwrap_or_default()
+    }
+
+    fn jwt_authentication(&self) -> JWTAuthentication {
+        JWTAuthentication {
+            backend: Arc::clone(&self.backend),
+            accounts: Arc::clone(&self.accounts),
+            header_types: self.config.jwt.auth_header_types.clone(),
+            www_authenticate_realm: REALM.to_string(),
+        }
+    }
+
+    /// The settings' class lists as trait objects, in the configured order.
+    pub fn api_settings(&self) -> ApiSettings {
+        let pipeline = &self.config.pipeline;
+        ApiSettings {
+            authentication_classes: pipeline
+                .authentication_classes
+                .iter()
+                .map(|class| self.authentication_class(*class))
+                .collect(),
+            permission_classes: pipeline
+                .default_permission_classes
+                .iter()
+                .map(|expr| expr.build())
+                .collect(),
+            throttle_classes: pipeline
+                .throttle_classes
+                .iter()
+                .map(|class| self.throttle_class(class))
+                .collect(),
+            trusted_proxies: pipeline.trusted_proxies.clone(),
+            max_body_size: pipeline.max_body_size,
+        }
+    }
+
+    fn authentication_class(&self, class: AuthenticationClass) -> Arc<dyn Authentication> {
+        match class {
+            AuthenticationClass::Jwt => Arc::new(self.jwt_authentication()),
+            AuthenticationClass::Session => Arc::new(SessionAuthentication {
+                sessions: Arc::clone(&self.sessions),
+                accounts: Arc::clone(&self.accounts),
+                trusted_origins: self.config.admin.csrf_trusted_origins.clone(),
+                trusted_proxies: self.config.pipeline.trusted_proxies.clone(),
+            }),
+            AuthenticationClass::Basic => Arc::new(BasicAuthentication {
+                accounts: Arc::clone(&self.accounts),
+                www_authenticate_realm: REALM.to_string(),
+            }),
+        }
+    }
+
+    fn throttle_class(&self, class: &ThrottleClass) -> Arc<dyn Throttle> {
+        let counter = Arc::clone(&self.counter);
+        match class {
+            ThrottleClass::Anon(rate) => Arc::new(AnonRateThrottle {
+                rate: *rate,
+                counter,
+            }),
+            ThrottleClass::User(rate) => Arc::new(UserRateThrottle {
+                rate: *rate,
+                counter,
+            }),
+            ThrottleClass::Scoped(rates) => Arc::new(ScopedRateThrottle {
+                rates: rates.clone(),
+                counter,
+            }),
+        }
+    }
+}
+
+fn throttle_store(config: &Config) -> Result<Arc<dyn ThrottleStore>, StartupError> {
+    let settings = &config.throttle_store;
+    match &settings.redis_url {
+        None => Ok(Arc::new(MemoryStore::default())),
+        Some(url) => Ok(Arc::new(
+            RedisStore::new(url, &settings.redis_key_prefix, settings.redis_timeout)
+                .map_err(StartupError::Redis)?,
+        )),
+    }
+}
