@@ -5,16 +5,19 @@
 //! `USER_CACHE_TTL_MS` (default 1 s): a user deactivated or given a new password elsewhere
 //! is refused at most that long afterwards, and at once on the instance that made the change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, DbError, DbPool};
-use crate::hashers::{HasherError, PasswordHasher};
+use crate::hashers::{HasherError, PasswordHasher, is_bcrypt};
 use crate::models::users::{self, User};
 
 /// Entries beyond this are dropped wholesale; the cache only saves work, it holds no state.
 const MAX_CACHED_USERS: usize = 100_000;
+/// Past this many users, unusable hashes are no longer logged (the log stays bounded).
+const MAX_WARNED_HASHES: usize = 10_000;
 
 /// Why a lookup or credential check could not be answered (not: the credentials were wrong).
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub struct Accounts {
     hasher: Arc<PasswordHasher>,
     cache: Mutex<HashMap<i32, (User, Instant)>>,
     ttl: Duration,
+    /// Users whose unusable hash was already logged.
+    warned_hashes: Mutex<HashSet<i32>>,
 }
 
 impl Accounts {
@@ -39,6 +44,7 @@ impl Accounts {
             hasher,
             cache: Mutex::new(HashMap::new()),
             ttl,
+            warned_hashes: Mutex::new(HashSet::new()),
         }
     }
 
@@ -83,26 +89,53 @@ impl Accounts {
         }
     }
 
-    /// The active user with these credentials. Unknown users cost a hash check too, so that
-    /// response time does not tell which usernames exist.
+    /// The active user with these credentials. Every failure costs one full hash check (an
+    /// unknown user, a username no database can hold, a stored hash we cannot check), so that
+    /// response time does not tell them apart. `client` is who asks: its checks take at most
+    /// its share of the hashing queue.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
+        client: Option<IpAddr>,
     ) -> Result<Option<User>, AccountsError> {
-        let name = username.to_string();
-        let found = db::run(&self.pool, move |conn| {
-            users::find_with_password(conn, &name)
-        })
-        .await?;
+        // PostgreSQL refuses NUL in text (a 500); no user can have it in their name.
+        let found = if username.contains('\0') {
+            None
+        } else {
+            let name = username.to_string();
+            db::run(&self.pool, move |conn| {
+                users::find_with_password(conn, &name)
+            })
+            .await?
+        };
         let (user, hash) = match found {
-            Some(found) => (Some(found.user), Some(found.password)),
+            Some(found) => {
+                if !is_bcrypt(&found.password) {
+                    self.warn_unusable_hash(found.user.id);
+                }
+                (Some(found.user), Some(found.password))
+            }
             None => (None, None),
         };
         let matches = self
             .hasher
-            .check_password(password.to_string(), hash)
+            .check_password(password.to_string(), hash, client)
             .await?;
         Ok(user.filter(|user| matches && user.is_active))
+    }
+
+    /// Says once per user (and process) that their stored hash is in a format we cannot check,
+    /// so they cannot sign in until an administrator sets a new password.
+    fn warn_unusable_hash(&self, id: i32) {
+        let Ok(mut warned) = self.warned_hashes.lock() else {
+            return;
+        };
+        if warned.len() < MAX_WARNED_HASHES && warned.insert(id) {
+            log::warn!(
+                "user {id}: the stored password hash is not bcrypt, so no password matches it; \
+                 set one with `portcullis changepassword`"
+            );
+        }
     }
 }

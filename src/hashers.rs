@@ -3,9 +3,19 @@
 //! bcrypt costs a quarter of a second of CPU at cost 12. Running it on actix's blocking pool
 //! lets a login flood occupy every core; here it runs on `HASHER_THREADS` threads behind a
 //! queue of `HASHER_QUEUE` jobs, and a full queue is refused at once (`HasherError::Busy`).
+//!
+//! The queue is shared fairly: one client (an address, an IPv6 /64) may have at most
+//! `per_client_limit(queue)` credential checks queued or running; past that its own checks are
+//! refused, so a flood from one address cannot fill the queue that everybody else's logins
+//! wait in. The count is kept only for clients with a check in flight, so the map holds at
+//! most `queue + threads` entries.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::addresses::client_bucket;
 
 /// bcrypt reads 72 bytes including a terminating NUL, so 71 bytes of password are significant;
 /// longer passwords are refused rather than silently cut.
@@ -30,6 +40,34 @@ pub struct PasswordHasher {
     cost: u32,
     /// Checked against when the user is unknown, so that costs the same time as a wrong password.
     dummy_hash: Arc<String>,
+    /// Credential checks queued or running, per client with at least one.
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: usize,
+}
+
+/// A client's share of the queue: a quarter, at least one job.
+pub fn per_client_limit(queue: usize) -> usize {
+    (queue / 4).max(1)
+}
+
+/// Holds one of a client's places in the queue; gives it back when dropped (job done, or the
+/// request went away).
+struct ClientSlot {
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.in_flight.lock()
+            && let Some(count) = in_flight.get_mut(&self.client)
+        {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.client);
+            }
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -61,7 +99,27 @@ impl PasswordHasher {
             jobs,
             cost,
             dummy_hash,
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            per_client: per_client_limit(queue),
         }
+    }
+
+    /// Takes one of `client`'s places in the queue, or `Busy` when it holds its share.
+    fn client_slot(&self, client: IpAddr) -> Result<ClientSlot, HasherError> {
+        let client = client_bucket(client);
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .map_err(|_| HasherError::Failed("hasher accounting lock poisoned".into()))?;
+        let count = in_flight.entry(client).or_insert(0);
+        if *count >= self.per_client {
+            return Err(HasherError::Busy);
+        }
+        *count += 1;
+        Ok(ClientSlot {
+            in_flight: Arc::clone(&self.in_flight),
+            client,
+        })
     }
 
     /// Runs `work` on the pool; `Busy` when the queue is full.
@@ -85,20 +143,28 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher job dropped".into()))
     }
 
-    /// True when `password` matches `hash`; with no hash (unknown user) it still spends the time.
+    /// True when `password` matches `hash`; with no hash (unknown user), or a hash that is not
+    /// bcrypt, it still spends the time of one check, and is false. `client`'s checks take at
+    /// most its share of the queue.
     pub async fn check_password(
         &self,
         password: String,
         hash: Option<String>,
+        client: Option<IpAddr>,
     ) -> Result<bool, HasherError> {
+        let slot = client.map(|client| self.client_slot(client)).transpose()?;
         let dummy = Arc::clone(&self.dummy_hash);
-        self.run(move || {
-            let known = hash.is_some();
-            let hash = hash.unwrap_or_else(|| dummy.to_string());
-            let matches = verify_password(&password, &hash);
-            known && matches
-        })
-        .await
+        let matches = self
+            .run(move || {
+                let hash = hash.filter(|hash| is_bcrypt(hash));
+                let known = hash.is_some();
+                let hash = hash.unwrap_or_else(|| dummy.to_string());
+                let matches = verify_password(&password, &hash);
+                known && matches
+            })
+            .await;
+        drop(slot);
+        matches
     }
 
     /// Hashes a new password off the async executor.
@@ -155,6 +221,11 @@ pub fn validate_password(password: &str) -> Result<(), HasherError> {
         return Err(HasherError::TooLong);
     }
     Ok(())
+}
+
+/// True when `hash` is a bcrypt hash this hasher can check (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+pub fn is_bcrypt(hash: &str) -> bool {
+    hash.parse::<bcrypt::HashParts>().is_ok()
 }
 
 /// Never matches a password longer than `MAX_PASSWORD_BYTES`, though it spends the same time on it.
@@ -228,18 +299,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_holds_at_most_its_share_of_the_queue() {
+        let hasher = PasswordHasher::new(1, 8, 4);
+        let flooder: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        let share = per_client_limit(8);
+        let slots: Vec<_> = (0..share)
+            .map(|_| hasher.client_slot(flooder).unwrap())
+            .collect();
+        assert_eq!(
+            hasher.client_slot(same_64).err(),
+            Some(HasherError::Busy),
+            "an address of the same /64 is the same client"
+        );
+        assert!(hasher.client_slot("192.0.2.1".parse().unwrap()).is_ok());
+        drop(slots);
+        assert!(hasher.client_slot(flooder).is_ok());
+        assert!(hasher.in_flight.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_hash_that_is_not_bcrypt_never_matches_yet_costs_a_check() {
+        let hasher = PasswordHasher::new(1, 4, 4);
+        let django = "pbkdf2_sha256$600000$salt$hash".to_string();
+        assert!(!is_bcrypt(&django));
+        assert!(
+            !hasher
+                .check_password("pw".into(), Some(django), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_user_never_matches() {
         let hasher = PasswordHasher::new(1, 4, 4);
         let hash = hash_password("pw", 4).unwrap();
         assert!(
             hasher
-                .check_password("pw".into(), Some(hash))
+                .check_password("pw".into(), Some(hash), None)
                 .await
                 .unwrap()
         );
         assert!(
             !hasher
-                .check_password("portcullis-timing-equaliser".into(), None)
+                .check_password("portcullis-timing-equaliser".into(), None, None)
                 .await
                 .unwrap()
         );

@@ -4,8 +4,24 @@
 
 /// Top-level modules, lowest first. A module may use only modules listed before it.
 const LAYERS: &[&str] = &[
-    "clock", "db", "models", "hashers", "accounts", "rest", "jwt", "admin", "hello", "bench",
-    "config", "state", "health", "urls", "startup", "cli", "commands",
+    "clock",
+    "addresses",
+    "db",
+    "models",
+    "hashers",
+    "accounts",
+    "rest",
+    "jwt",
+    "admin",
+    "hello",
+    "bench",
+    "config",
+    "state",
+    "health",
+    "urls",
+    "startup",
+    "cli",
+    "commands",
 ];
 
 /// Inside `rest/`, the same rule: the request and its policies below the dispatcher.

@@ -1,6 +1,7 @@
 //! portcullis: Django REST Framework's pipeline and simplejwt's endpoints on actix-web.
 
 pub mod accounts;
+pub mod addresses;
 pub mod admin;
 pub mod bench;
 pub mod cli;

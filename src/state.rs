@@ -16,6 +16,7 @@ use crate::jwt::serializers::TokenService;
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
+use crate::rest::throttling::failures::LoginFailureLimiter;
 use crate::rest::throttling::memory::MemoryStore;
 use crate::rest::throttling::redis::RedisStore;
 use crate::rest::throttling::{
@@ -53,6 +54,7 @@ pub struct AppState {
     pub backend: Arc<TokenBackend>,
     pub tokens: Arc<TokenService>,
     pub counter: Arc<Counter>,
+    pub login_failures: Arc<LoginFailureLimiter>,
     pub sessions: Arc<SessionStore>,
     pub admin: Arc<Admin>,
 }
@@ -78,9 +80,15 @@ impl AppState {
             jwt.algorithm,
             jwt.leeway,
         ));
+        let store = throttle_store(&config)?;
+        let login_failures = Arc::new(LoginFailureLimiter::new(
+            Arc::clone(&store),
+            passwords.login_failure_rates,
+        ));
         let tokens = Arc::new(TokenService {
             backend: Arc::clone(&backend),
             accounts: Arc::clone(&accounts),
+            login_failures: Arc::clone(&login_failures),
             lifetimes: Lifetimes {
                 access: jwt.access_token_lifetime as i64,
                 refresh: jwt.refresh_token_lifetime as i64,
@@ -88,10 +96,7 @@ impl AppState {
             rotate_refresh_tokens: jwt.rotate_refresh_tokens,
             blacklist_after_rotation: jwt.blacklist_after_rotation,
         });
-        let counter = Arc::new(Counter::new(
-            throttle_store(&config)?,
-            config.throttle_store.failure_mode,
-        ));
+        let counter = Arc::new(Counter::new(store, config.throttle_store.failure_mode));
         let admin_settings = &config.admin;
         let sessions = Arc::new(SessionStore::new(
             pool.clone(),
@@ -103,8 +108,7 @@ impl AppState {
                 &admin_settings.templates_dir,
                 Arc::clone(&sessions),
                 Arc::clone(&accounts),
-                Arc::clone(&counter),
-                admin_settings.login_rate,
+                Arc::clone(&login_failures),
                 admin_settings.csrf_trusted_origins.clone(),
                 config.pipeline.trusted_proxies.clone(),
             )
@@ -119,6 +123,7 @@ impl AppState {
             backend,
             tokens,
             counter,
+            login_failures,
         })
     }
 
@@ -173,6 +178,7 @@ impl AppState {
             }),
             AuthenticationClass::Basic => Arc::new(BasicAuthentication {
                 accounts: Arc::clone(&self.accounts),
+                login_failures: Arc::clone(&self.login_failures),
                 www_authenticate_realm: REALM.to_string(),
             }),
         }

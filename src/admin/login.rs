@@ -7,15 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
-use sha2::{Digest, Sha256};
 
 use crate::admin::Admin;
 use crate::admin::csrf;
 use crate::admin::pages::{self, builder, csrf_failure, html, redirect, render, safe_next};
 use crate::admin::session::{self, SessionStore};
 use crate::rest::ApiError;
-use crate::rest::client::{client_ip, ident};
-use crate::rest::throttling::Hit;
+use crate::rest::client::client_ip;
+use crate::rest::throttling::failures::LoginCheck;
 
 type Form = web::Form<HashMap<String, String>>;
 
@@ -115,47 +114,48 @@ pub async fn login(
     let next = safe_next(form.get("next").map(String::as_str));
     let next_field = next.as_deref().unwrap_or("");
 
-    let throttle_key = login_throttle_key(&admin, &http, username);
-    let lockout = admin.counter.peek(&throttle_key, admin.login_rate).await?;
-    if let Hit::Refused { wait } = lockout {
-        let wait = wait.max(1.0).ceil() as u64;
-        let message = format!(
-            "Too many failed login attempts. Try again in {wait} second{}.",
-            if wait == 1 { "" } else { "s" }
-        );
-        let mut response = login_form(
-            &admin,
-            &http,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&message),
-            username,
-            next_field,
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
-        return Ok(response);
-    }
-    let user = if username.is_empty() || password.is_empty() {
-        None
+    let client = client_ip(&http, &admin.trusted_proxies);
+    let checked = if username.is_empty() || password.is_empty() {
+        // Django's form refuses blank fields before authenticating: nothing is counted.
+        LoginCheck::Failed
     } else {
-        admin.accounts.authenticate(username, password).await?
-    };
-    let Some(user) = user.filter(|user| user.is_staff) else {
-        // Only failures count towards the lockout, so a staff member signing in often is never
-        // locked out; a failure past the limit is not counted (the store refuses it).
         admin
-            .counter
-            .decide(&throttle_key, admin.login_rate)
-            .await?;
-        return login_form(
-            &admin,
-            &http,
-            StatusCode::OK,
-            Some(LOGIN_FAILED),
-            username,
-            next_field,
-        );
+            .login_failures
+            .check(&admin.accounts, username, password, client, |user| {
+                user.is_staff
+            })
+            .await?
+    };
+    let user = match checked {
+        LoginCheck::Passed(user) => user,
+        LoginCheck::Failed => {
+            return login_form(
+                &admin,
+                &http,
+                StatusCode::OK,
+                Some(LOGIN_FAILED),
+                username,
+                next_field,
+            );
+        }
+        LoginCheck::Locked { wait } => {
+            let message = format!(
+                "Too many failed login attempts. Try again in {wait} second{}.",
+                if wait == 1 { "" } else { "s" }
+            );
+            let mut response = login_form(
+                &admin,
+                &http,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&message),
+                username,
+                next_field,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+            return Ok(response);
+        }
     };
     // A new session id whatever the browser presented: no session fixation.
     let previous = SessionStore::presented_key(&http);
@@ -169,15 +169,6 @@ pub async fn login(
     expired.make_removal();
     response.cookie(expired);
     Ok(response.finish())
-}
-
-/// The `login` scope's key: client address and username, so one client cannot lock an
-/// administrator out from everywhere and guessing many usernames is limited per name.
-fn login_throttle_key(admin: &Admin, http: &HttpRequest, username: &str) -> String {
-    let client = ident(client_ip(http, &admin.trusted_proxies));
-    // Hashed: a key of bounded length whatever the username typed.
-    let user_hash = hex::encode(Sha256::digest(username.as_bytes()));
-    format!("throttle_login_{client}_{user_hash}")
 }
 
 /// `POST /admin/logout/`: ends the session server-side, clears the cookie, back to the login.

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use crate::accounts::Accounts;
 use crate::models::users::User;
 use crate::rest::ApiError;
-use crate::rest::throttling::{Counter, Rate};
+use crate::rest::throttling::failures::LoginFailureLimiter;
 use session::{Session, SessionStore};
 use templates::Templates;
 
@@ -26,8 +26,7 @@ pub struct Admin {
     pub templates: Templates,
     pub sessions: Arc<SessionStore>,
     pub accounts: Arc<Accounts>,
-    pub counter: Arc<Counter>,
-    pub login_rate: Rate,
+    pub login_failures: Arc<LoginFailureLimiter>,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -37,8 +36,7 @@ impl Admin {
         templates_dir: &std::path::Path,
         sessions: Arc<SessionStore>,
         accounts: Arc<Accounts>,
-        counter: Arc<Counter>,
-        login_rate: Rate,
+        login_failures: Arc<LoginFailureLimiter>,
         trusted_origins: Vec<String>,
         trusted_proxies: Vec<IpNet>,
     ) -> Result<Admin, String> {
@@ -46,8 +44,7 @@ impl Admin {
             templates: Templates::load(templates_dir)?,
             sessions,
             accounts,
-            counter,
-            login_rate,
+            login_failures,
             trusted_origins,
             trusted_proxies,
         })

@@ -16,7 +16,8 @@ use ipnet::IpNet;
 use crate::db::DbSettings;
 use crate::jwt::JwtAlgorithm;
 use crate::rest::permissions::expr::{self, PermissionExpr};
-use crate::rest::throttling::{FailureMode, Rate};
+use crate::rest::throttling::FailureMode;
+use crate::rest::throttling::failures::LoginFailureRates;
 pub use classes::{AuthenticationClass, ThrottleClass};
 pub use secret_key::{SecretKeySource, log_secret_key_source};
 use vars::{Vars, invalid};
@@ -63,24 +64,24 @@ pub struct PipelineSettings {
     pub trusted_proxies: Vec<IpNet>,
 }
 
-/// Password hashing and the user lookup behind every request.
+/// Password checks, hashing and the user lookup behind every request.
 #[derive(Debug, Clone)]
 pub struct PasswordSettings {
+    /// Failed password checks allowed, on every path that checks one.
+    pub login_failure_rates: LoginFailureRates,
     pub bcrypt_cost: u32,
     pub hasher_threads: usize,
     pub hasher_queue: usize,
     pub user_cache_ttl: Duration,
 }
 
-/// The administrators' pages: sessions, CSRF, the login lockout, templates.
+/// The administrators' pages: sessions, CSRF, templates.
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
     /// Seconds.
     pub session_cookie_age: u64,
     pub session_cookie_secure: bool,
     pub csrf_trusted_origins: Vec<String>,
-    /// Failed sign-ins allowed per client and username (`login` in `THROTTLE_RATES`).
-    pub login_rate: Rate,
     pub templates_dir: PathBuf,
     pub static_dir: PathBuf,
 }
@@ -115,12 +116,6 @@ pub struct ConfigError {
     pub name: &'static str,
     pub message: String,
 }
-
-/// Failed admin sign-ins allowed when `THROTTLE_RATES` names no `login` rate.
-const DEFAULT_LOGIN_RATE: Rate = Rate {
-    num_requests: 5,
-    duration: 60.0,
-};
 
 impl Config {
     /// Loads `.env` (when present) and reads the process environment.
@@ -177,6 +172,8 @@ impl Config {
                     .collect::<Result<_, _>>()?,
             },
             passwords: PasswordSettings {
+                login_failure_rates: vars
+                    .parse("LOGIN_FAILURE_RATES", LoginFailureRates::default())?,
                 bcrypt_cost: vars.parse("BCRYPT_COST", 12)?,
                 hasher_threads: vars.parse("HASHER_THREADS", cores.saturating_sub(1).max(1))?,
                 hasher_queue: vars.parse("HASHER_QUEUE", 32)?,
@@ -186,7 +183,6 @@ impl Config {
                 session_cookie_age: vars.parse("SESSION_COOKIE_AGE", 1_209_600)?,
                 session_cookie_secure: vars.boolean("SESSION_COOKIE_SECURE", false)?,
                 csrf_trusted_origins: vars.list("CSRF_TRUSTED_ORIGINS", ""),
-                login_rate: rates.get("login").copied().unwrap_or(DEFAULT_LOGIN_RATE),
                 templates_dir: PathBuf::from(vars.string("TEMPLATES_DIR", "templates")),
                 static_dir: PathBuf::from(vars.string("STATIC_DIR", "static")),
             },
@@ -287,7 +283,10 @@ mod tests {
             config.pipeline.default_permission_classes,
             expr::parse("AllowAny").unwrap()
         );
-        assert_eq!(config.admin.login_rate, DEFAULT_LOGIN_RATE);
+        assert_eq!(
+            config.passwords.login_failure_rates,
+            LoginFailureRates::default()
+        );
     }
 
     #[test]
@@ -312,6 +311,7 @@ mod tests {
             ("ROTATE_REFRESH_TOKENS", "maybe"),
             ("DEFAULT_PERMISSION_CLASSES", "IsSomething"),
             ("TRUSTED_PROXIES", "not-a-net"),
+            ("LOGIN_FAILURE_RATES", "pair=5"),
         ] {
             let err = config_with(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");

@@ -1,5 +1,6 @@
 //! Provides what simplejwt's serializers do: obtain, refresh, verify and blacklist tokens.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -13,28 +14,39 @@ use crate::jwt::tokens::{Lifetimes, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
 use crate::rest::ApiError;
 use crate::rest::fields::{char_fields, expect_object};
+use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
 
 pub struct TokenService {
     pub backend: Arc<TokenBackend>,
     pub accounts: Arc<Accounts>,
+    pub login_failures: Arc<LoginFailureLimiter>,
     pub lifetimes: Lifetimes,
     pub rotate_refresh_tokens: bool,
     pub blacklist_after_rotation: bool,
 }
 
 impl TokenService {
-    /// `TokenObtainPairSerializer`: credentials in, `{"refresh", "access"}` out.
-    pub async fn obtain_pair(&self, data: Value) -> Result<Value, ApiError> {
+    /// `TokenObtainPairSerializer`: credentials in, `{"refresh", "access"}` out; behind the
+    /// login failure limits of `client`.
+    pub async fn obtain_pair(
+        &self,
+        data: Value,
+        client: Option<IpAddr>,
+    ) -> Result<Value, ApiError> {
         let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
-        let user = self
-            .accounts
-            .authenticate(&username, &password)
-            .await?
-            .ok_or_else(|| {
-                ApiError::authentication_failed(
+        let checked = self
+            .login_failures
+            .check(&self.accounts, &username, &password, client, |_| true)
+            .await?;
+        let user = match checked {
+            LoginCheck::Passed(user) => user,
+            LoginCheck::Failed => {
+                return Err(ApiError::authentication_failed(
                     "No active account found with the given credentials",
-                )
-            })?;
+                ));
+            }
+            LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
+        };
         let issued_at = now_seconds();
         let refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
         let access = refresh.access_token(self.lifetimes, issued_at, now_seconds());

@@ -1,7 +1,9 @@
 //! Provides simplejwt's token views: obtain, refresh, verify and blacklist.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use actix_web::http::header::{self, HeaderValue};
 use serde_json::Value;
 
 use crate::jwt::serializers::TokenService;
@@ -18,9 +20,14 @@ enum Action {
 }
 
 impl Action {
-    async fn run(self, service: &TokenService, data: Value) -> Result<Value, ApiError> {
+    async fn run(
+        self,
+        service: &TokenService,
+        data: Value,
+        client: Option<IpAddr>,
+    ) -> Result<Value, ApiError> {
         match self {
-            Action::ObtainPair => service.obtain_pair(data).await,
+            Action::ObtainPair => service.obtain_pair(data, client).await,
             Action::Refresh => service.refresh(data).await,
             Action::Verify => service.verify(data).await,
             Action::Blacklist => service.blacklist(data).await,
@@ -96,7 +103,14 @@ pub fn token_views(service: Arc<TokenService>, challenge: &str) -> Vec<(&'static
                     let service = Arc::clone(&service);
                     async move {
                         let data = request.data().await?;
-                        Ok(Response::ok(action.run(&service, data).await?))
+                        let client = request.client_ip;
+                        let mut response = Response::ok(action.run(&service, data, client).await?);
+                        // RFC 6749 §5.1: tokens are never stored by a cache on the way.
+                        response.headers.extend([
+                            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+                        ]);
+                        Ok(response)
                     }
                 });
             (view.path, api_view)

@@ -10,6 +10,7 @@ use crate::accounts::Accounts;
 use crate::models::users::User;
 use crate::rest::exceptions::ApiError;
 use crate::rest::request::Request;
+use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
 
 #[async_trait(?Send)]
 pub trait Authentication: Send + Sync {
@@ -49,9 +50,10 @@ pub fn split_parts(header: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
-/// HTTP Basic authentication against the users table.
+/// HTTP Basic authentication against the users table, behind the login failure limits.
 pub struct BasicAuthentication {
     pub accounts: Arc<Accounts>,
+    pub login_failures: Arc<LoginFailureLimiter>,
     pub www_authenticate_realm: String,
 }
 
@@ -97,11 +99,22 @@ impl Authentication for BasicAuthentication {
             return Ok(None);
         }
         let (username, password) = parse_basic_credentials(&parts)?;
-        match self.accounts.authenticate(&username, &password).await? {
-            Some(user) => Ok(Some(user)),
-            None => Err(ApiError::authentication_failed(
+        let checked = self
+            .login_failures
+            .check(
+                &self.accounts,
+                &username,
+                &password,
+                request.client_ip,
+                |_| true,
+            )
+            .await?;
+        match checked {
+            LoginCheck::Passed(user) => Ok(Some(user)),
+            LoginCheck::Failed => Err(ApiError::authentication_failed(
                 "Invalid username/password.",
             )),
+            LoginCheck::Locked { wait } => Err(ApiError::throttled(wait)),
         }
     }
 

@@ -387,11 +387,7 @@ async fn next_is_followed_only_to_paths_of_this_site() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_client_and_username() {
-    let app = spawn_app_with(&[(
-        "THROTTLE_RATES",
-        "anon=100000/min,user=100000/min,login=2/min",
-    )])
-    .await;
+    let app = spawn_app_with(&[("LOGIN_FAILURE_RATES", "pair=2/min")]).await;
     app.create_user("boss", PASSWORD, staff());
     for username in ["boss", "nobody"] {
         for _ in 0..2 {
@@ -421,11 +417,7 @@ async fn failed_logins_are_throttled_per_client_and_username() {
 
 #[tokio::test]
 async fn successful_logins_do_not_count_towards_the_lockout() {
-    let app = spawn_app_with(&[(
-        "THROTTLE_RATES",
-        "anon=100000/min,user=100000/min,login=2/min",
-    )])
-    .await;
+    let app = spawn_app_with(&[("LOGIN_FAILURE_RATES", "pair=2/min")]).await;
     app.create_user("boss", PASSWORD, staff());
     for attempt in 0..4 {
         let response = post_login(&app, &browser(), "boss", PASSWORD, None).await;

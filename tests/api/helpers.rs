@@ -43,7 +43,12 @@ fn base_vars() -> HashMap<String, String> {
     set(
         &mut vars,
         "THROTTLE_RATES",
-        "anon=100000/min,user=100000/min,login=1000/min",
+        "anon=100000/min,user=100000/min",
+    );
+    set(
+        &mut vars,
+        "LOGIN_FAILURE_RATES",
+        "pair=100000/min,ip=100000/min,user=100000/min",
     );
     set(
         &mut vars,

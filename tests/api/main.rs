@@ -9,6 +9,7 @@ mod cli;
 mod custom_views;
 mod hello;
 mod helpers;
+mod login_failures;
 mod production;
 mod routing;
 mod sessions;

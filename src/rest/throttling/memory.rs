@@ -82,6 +82,35 @@ impl ThrottleStore for MemoryStore {
     async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
         self.apply(key, rate, now, false)
     }
+
+    async fn release(&self, key: &str, rate: Rate, at: f64) -> Result<(), StoreError> {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .map_err(|_| StoreError("throttle store lock poisoned".into()))?;
+        if let Some(entry) = shard.entries.get_mut(key) {
+            match &mut entry.history {
+                History::Log(log) => {
+                    if let Some(index) = log.iter().rposition(|&t| t == at) {
+                        log.remove(index);
+                    }
+                }
+                History::Windows {
+                    start,
+                    current,
+                    previous,
+                } => {
+                    let d = rate.duration;
+                    if at >= *start {
+                        *current = current.saturating_sub(1);
+                    } else if at >= *start - d {
+                        *previous = previous.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl MemoryStore {

@@ -1,5 +1,6 @@
 //! Provides the pluggable throttling policies (anon, user, scoped) over a shared counter store.
 
+pub mod failures;
 pub mod memory;
 pub mod rate;
 pub mod redis;
@@ -35,9 +36,13 @@ pub trait ThrottleStore: Send + Sync {
     /// `rate.duration` seconds before `now`; atomic, also under concurrent requests.
     async fn hit(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError>;
 
-    /// What `hit` would answer now, without counting anything: for limits on failures only,
-    /// checked before the attempt and counted after it failed.
+    /// What `hit` would answer now, without counting anything.
     async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError>;
+
+    /// Takes back one request that `hit` counted at `at` (a limit on failures counts every
+    /// attempt up front, atomically, and gives back the ones that succeeded). Nothing happens
+    /// when that request has already left the window.
+    async fn release(&self, key: &str, rate: Rate, at: f64) -> Result<(), StoreError>;
 
     /// Whether the store can be reached (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError> {
@@ -82,12 +87,6 @@ impl Counter {
     /// Counts the request under `key` unless the rate is exhausted.
     pub async fn decide(&self, key: &str, rate: Rate) -> Result<Hit, ApiError> {
         let answer = self.store.hit(key, rate, now()).await;
-        self.verdict(answer)
-    }
-
-    /// Whether a request under `key` would be refused now; counts nothing.
-    pub async fn peek(&self, key: &str, rate: Rate) -> Result<Hit, ApiError> {
-        let answer = self.store.peek(key, rate, now()).await;
         self.verdict(answer)
     }
 

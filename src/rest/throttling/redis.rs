@@ -39,6 +39,7 @@ pub struct RedisStore {
     sequence: AtomicU64,
     log_script: Script,
     windows_script: Script,
+    release_script: Script,
 }
 
 impl RedisStore {
@@ -55,6 +56,7 @@ impl RedisStore {
             sequence: AtomicU64::new(0),
             log_script: Script::new(include_str!("lua/log.lua")),
             windows_script: Script::new(include_str!("lua/windows.lua")),
+            release_script: Script::new(include_str!("lua/release.lua")),
         })
     }
 
@@ -159,13 +161,12 @@ impl RedisStore {
             now.to_string(),
             if record { "1" } else { "0" }.to_string(),
         ];
-        // Separate key spaces per kind, so a rate changed across EXACT_LIMIT never meets a key
-        // of the other Redis type.
-        let (script, key) = if rate.num_requests <= EXACT_LIMIT {
+        let key = self.full_key(key, rate);
+        let script = if kind(rate) == "log" {
             args.push(self.unique_member(now));
-            (&self.log_script, format!("{}log:{key}", self.prefix))
+            &self.log_script
         } else {
-            (&self.windows_script, format!("{}win:{key}", self.prefix))
+            &self.windows_script
         };
         let reply = self.eval(script, key, &args).await?;
         match reply.as_slice() {
@@ -176,6 +177,12 @@ impl RedisStore {
                 .map_err(|_| StoreError(format!("unexpected script reply {reply:?}"))),
             _ => Err(StoreError(format!("unexpected script reply {reply:?}"))),
         }
+    }
+
+    /// Separate key spaces per kind, so a rate changed across EXACT_LIMIT never meets a key
+    /// of the other Redis type.
+    fn full_key(&self, key: &str, rate: Rate) -> String {
+        format!("{}{}:{key}", self.prefix, kind(rate))
     }
 
     fn unique_member(&self, now: f64) -> String {
@@ -194,11 +201,31 @@ impl ThrottleStore for RedisStore {
         self.apply(key, rate, now, false).await
     }
 
+    async fn release(&self, key: &str, rate: Rate, at: f64) -> Result<(), StoreError> {
+        let args = [
+            kind(rate).to_string(),
+            at.to_string(),
+            rate.duration.to_string(),
+        ];
+        self.eval(&self.release_script, self.full_key(key, rate), &args)
+            .await
+            .map(|_| ())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
         self.bounded("PING", redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(|_| ())
+    }
+}
+
+/// The exact log (`log`) or the two-window counter (`win`).
+fn kind(rate: Rate) -> &'static str {
+    if rate.num_requests <= EXACT_LIMIT {
+        "log"
+    } else {
+        "win"
     }
 }
 

@@ -1,0 +1,295 @@
+//! Provides the login failure limiter: one limit on failed password checks, shared by every
+//! path that checks a password (`/api/token/`, Basic authentication on any view, the admin
+//! login), so no path is an unthrottled password oracle.
+//!
+//! Three counts, each a throttle key in the same store as the throttles (memory or Redis):
+//! - `pair`: the username from one client address (default 5/min): guessing one account's
+//!   password from one place;
+//! - `ip`: the client address, whatever the usernames (30/min): one place guessing many
+//!   accounts;
+//! - `user`: the username from anywhere (100/hour): a botnet guessing one account.
+//!
+//! The real owner is not locked out by someone else: `pair` locks the attacker's address only,
+//! and `user` is set far above what `pair` lets one address spend, so an attacker must spread
+//! over many addresses, for an hour, to lock an account everywhere.
+//!
+//! Every attempt is counted on the three keys *before* the password is hashed, in one atomic
+//! store operation per key, and given back when the check succeeds: so only failures count,
+//! concurrent attempts cannot all pass a limit that is almost reached, and no hash is computed
+//! while locked, for unknown usernames as for known ones (the right password is refused too:
+//! no oracle). When the shared store (Redis) cannot be reached, the limiter falls back to an
+//! in-process store instead of opening: limits then hold per instance.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::memory::MemoryStore;
+use super::{Hit, Rate, StoreError, ThrottleStore};
+use crate::accounts::Accounts;
+use crate::addresses::client_bucket;
+use crate::clock::now;
+use crate::models::users::User;
+use crate::rest::client::ident;
+use crate::rest::exceptions::ApiError;
+
+/// `LOGIN_FAILURE_RATES`: `pair=5/min,ip=30/min,user=100/hour`; a missing one keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoginFailureRates {
+    pub pair: Rate,
+    pub ip: Rate,
+    pub user: Rate,
+}
+
+impl Default for LoginFailureRates {
+    fn default() -> LoginFailureRates {
+        LoginFailureRates {
+            pair: Rate {
+                num_requests: 5,
+                duration: 60.0,
+            },
+            ip: Rate {
+                num_requests: 30,
+                duration: 60.0,
+            },
+            user: Rate {
+                num_requests: 100,
+                duration: 3600.0,
+            },
+        }
+    }
+}
+
+impl FromStr for LoginFailureRates {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<LoginFailureRates, String> {
+        let mut rates = LoginFailureRates::default();
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, rate) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not name=rate"))?;
+            let rate = rate
+                .trim()
+                .parse::<Rate>()
+                .map_err(|e| format!("{item:?}: {e}"))?;
+            match name.trim() {
+                "pair" => rates.pair = rate,
+                "ip" => rates.ip = rate,
+                "user" => rates.user = rate,
+                other => return Err(format!("unknown limit {other:?} (known: pair, ip, user)")),
+            }
+        }
+        Ok(rates)
+    }
+}
+
+/// The outcome of a password check behind the limiter.
+#[derive(Debug)]
+pub enum LoginCheck {
+    /// The credentials are right and the caller accepted the user.
+    Passed(User),
+    /// Wrong credentials, an inactive user, or a user the caller refuses: counted.
+    Failed,
+    /// Over a limit: nothing was checked; retry after `wait` seconds.
+    Locked { wait: u64 },
+}
+
+pub struct LoginFailureLimiter {
+    store: Arc<dyn ThrottleStore>,
+    /// Used while `store` (Redis) cannot be reached, so the limits never open.
+    fallback: MemoryStore,
+    rates: LoginFailureRates,
+    last_failure_log: AtomicU64,
+}
+
+/// One counted attempt: the keys it was counted under, and in which store.
+struct Attempt {
+    counted: Vec<(String, Rate)>,
+    at: f64,
+    in_fallback: bool,
+}
+
+impl LoginFailureLimiter {
+    pub fn new(store: Arc<dyn ThrottleStore>, rates: LoginFailureRates) -> LoginFailureLimiter {
+        LoginFailureLimiter {
+            store,
+            fallback: MemoryStore::default(),
+            rates,
+            last_failure_log: AtomicU64::new(0),
+        }
+    }
+
+    /// Checks `username`/`password` from `client` unless a limit is reached; `accept` may still
+    /// refuse a user whose password is right (the admin takes staff only), which counts as a
+    /// failure.
+    pub async fn check(
+        &self,
+        accounts: &Accounts,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+        accept: impl FnOnce(&User) -> bool,
+    ) -> Result<LoginCheck, ApiError> {
+        let attempt = match self.reserve(username, client).await? {
+            Ok(attempt) => attempt,
+            Err(wait) => return Ok(LoginCheck::Locked { wait }),
+        };
+        let checked = accounts.authenticate(username, password, client).await;
+        match checked {
+            Ok(Some(user)) if accept(&user) => {
+                self.give_back(attempt).await;
+                Ok(LoginCheck::Passed(user))
+            }
+            Ok(_) => Ok(LoginCheck::Failed),
+            // Not a failed guess (the queue was full, the database down): give it back.
+            Err(error) => {
+                self.give_back(attempt).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    fn keys(&self, username: &str, client: Option<IpAddr>) -> [(String, Rate); 3] {
+        // Hashed: a key of bounded length, whatever was typed.
+        let user = hex::encode(&Sha256::digest(username.as_bytes())[..16]);
+        let address = ident(client.map(client_bucket));
+        [
+            (format!("login_pair_{address}_{user}"), self.rates.pair),
+            (format!("login_ip_{address}"), self.rates.ip),
+            (format!("login_user_{user}"), self.rates.user),
+        ]
+    }
+
+    /// Counts the attempt under every key, or none of them and the longest wait when one is
+    /// exhausted.
+    async fn reserve(
+        &self,
+        username: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Result<Attempt, u64>, ApiError> {
+        let keys = self.keys(username, client);
+        let at = now();
+        match self.reserve_in(&*self.store, &keys, at).await {
+            Ok(outcome) => Ok(outcome.map(|counted| Attempt {
+                counted,
+                at,
+                in_fallback: false,
+            })),
+            Err(error) => {
+                self.log_failure(&error);
+                let outcome = self
+                    .reserve_in(&self.fallback, &keys, at)
+                    .await
+                    .map_err(ApiError::internal)?;
+                Ok(outcome.map(|counted| Attempt {
+                    counted,
+                    at,
+                    in_fallback: true,
+                }))
+            }
+        }
+    }
+
+    async fn reserve_in(
+        &self,
+        store: &dyn ThrottleStore,
+        keys: &[(String, Rate)],
+        at: f64,
+    ) -> Result<Result<Vec<(String, Rate)>, u64>, StoreError> {
+        let mut counted = Vec::new();
+        let mut longest_wait: Option<f64> = None;
+        let mut outcome = Ok(());
+        for (key, rate) in keys {
+            match store.hit(key, *rate, at).await {
+                Ok(Hit::Allowed) => counted.push((key.clone(), *rate)),
+                Ok(Hit::Refused { wait }) => {
+                    longest_wait = Some(longest_wait.map_or(wait, |w| w.max(wait)));
+                }
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        if outcome.is_err() || longest_wait.is_some() {
+            for (key, rate) in &counted {
+                let _ = store.release(key, *rate, at).await;
+            }
+        }
+        outcome?;
+        Ok(match longest_wait {
+            Some(wait) => Err(wait.max(1.0).ceil() as u64),
+            None => Ok(counted),
+        })
+    }
+
+    /// The attempt succeeded: it is not a failure after all.
+    async fn give_back(&self, attempt: Attempt) {
+        let store: &dyn ThrottleStore = if attempt.in_fallback {
+            &self.fallback
+        } else {
+            &*self.store
+        };
+        for (key, rate) in &attempt.counted {
+            if let Err(error) = store.release(key, *rate, attempt.at).await {
+                self.log_failure(&error);
+            }
+        }
+    }
+
+    fn log_failure(&self, error: &StoreError) {
+        let second = now() as u64;
+        let last = self.last_failure_log.load(Ordering::Relaxed);
+        if second >= last + 60
+            && self
+                .last_failure_log
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::error!("{error}; the login failure limits hold per instance meanwhile");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_defaults_for_the_missing_ones() {
+        let rates: LoginFailureRates = "pair=3/min, user=10/day".parse().unwrap();
+        assert_eq!(rates.pair.num_requests, 3);
+        assert_eq!(rates.ip, LoginFailureRates::default().ip);
+        assert_eq!(rates.user.duration, 86_400.0);
+        assert!("pear=3/min".parse::<LoginFailureRates>().is_err());
+        assert!("pair=lots".parse::<LoginFailureRates>().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_leaves_the_others_uncounted() {
+        let limiter = LoginFailureLimiter::new(
+            Arc::new(MemoryStore::default()),
+            "pair=100/min,ip=1/min,user=100/min".parse().unwrap(),
+        );
+        let client = Some("192.0.2.1".parse().unwrap());
+        assert!(limiter.reserve("alice", client).await.unwrap().is_ok());
+        for _ in 0..3 {
+            assert!(limiter.reserve("alice", client).await.unwrap().is_err());
+        }
+        // Only the first attempt was counted under `pair` and `user`.
+        let other = Some("192.0.2.2".parse().unwrap());
+        let store = &limiter.store;
+        let [(pair, _), _, (user, _)] = limiter.keys("alice", client);
+        let one = Rate {
+            num_requests: 2,
+            duration: 60.0,
+        };
+        assert_eq!(store.peek(&pair, one, now()).await.unwrap(), Hit::Allowed);
+        assert_eq!(store.peek(&user, one, now()).await.unwrap(), Hit::Allowed);
+        assert!(limiter.reserve("alice", other).await.unwrap().is_ok());
+    }
+}

@@ -1,0 +1,348 @@
+//! The login failure limiter and the hashing queue's fair share, attacked through the real
+//! server: Basic on any view, `/api/token/` and the admin login share one limit on failures,
+//! decided before any hash, atomic under parallel attempts; one address cannot starve the
+//! hashing pool for everybody else.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::admin::{browser, csrf_token, staff};
+use crate::helpers::*;
+
+/// Clients behind a trusted proxy on loopback, told apart by `X-Forwarded-For`.
+const PROXIED: (&str, &str) = ("TRUSTED_PROXIES", "127.0.0.1/32");
+
+fn basic(username: &str, password: &str) -> String {
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {credentials}")
+}
+
+/// `GET /hello/` with Basic credentials from `client`; the status.
+async fn hello_basic(app: &TestApp, client: &str, username: &str, password: &str) -> u16 {
+    app.client
+        .get(app.url("/hello/"))
+        .header("Authorization", basic(username, password))
+        .header("X-Forwarded-For", client)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `POST /api/token/` from `client`; the response.
+async fn obtain_from(
+    app: &TestApp,
+    client: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/token/"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn basic_failures_are_limited_per_pair_and_shared_with_the_token_endpoint() {
+    let app = spawn_app_with(&[PROXIED, ("LOGIN_FAILURE_RATES", "pair=3/min")]).await;
+    app.seed_reference_users();
+    let attacker = "203.0.113.9";
+    for _ in 0..3 {
+        assert_eq!(hello_basic(&app, attacker, "vitor", "wrong").await, 401);
+    }
+    let locked = app
+        .client
+        .get(app.url("/hello/"))
+        .header("Authorization", basic("vitor", "wrong"))
+        .header("X-Forwarded-For", attacker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 429);
+    assert!((1..=60).contains(&retry_after(&locked)));
+    // No oracle: the right password is refused too while locked, on every path.
+    assert_eq!(hello_basic(&app, attacker, "vitor", PASSWORD).await, 429);
+    let (status, body) = json(obtain_from(&app, attacker, "vitor", PASSWORD).await).await;
+    assert_eq!(status, 429, "{body}");
+    // The owner elsewhere is not locked out, nor another username from the attacker.
+    assert_eq!(
+        hello_basic(&app, "198.51.100.7", "vitor", PASSWORD).await,
+        200
+    );
+    assert_eq!(hello_basic(&app, attacker, "admin", PASSWORD).await, 200);
+}
+
+#[tokio::test]
+async fn unknown_usernames_lock_the_same_way() {
+    let app = spawn_app_with(&[PROXIED, ("LOGIN_FAILURE_RATES", "pair=2/min")]).await;
+    for _ in 0..2 {
+        let response = obtain_from(&app, "203.0.113.9", "nobody", "wrong").await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = obtain_from(&app, "203.0.113.9", "nobody", "wrong").await;
+    assert_eq!(response.status(), 429);
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_usernames_hits_the_ip_limit() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("LOGIN_FAILURE_RATES", "pair=100/min,ip=4/min,user=100/min"),
+    ])
+    .await;
+    app.seed_reference_users();
+    for i in 0..4 {
+        let status = hello_basic(&app, "203.0.113.9", &format!("user{i}"), "x").await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(hello_basic(&app, "203.0.113.9", "user9", "x").await, 429);
+    // Another address of the same IPv6 /64 is the same client; another /64 is not.
+    let app6 = spawn_app_with(&[
+        PROXIED,
+        ("LOGIN_FAILURE_RATES", "pair=100/min,ip=2/min,user=100/min"),
+    ])
+    .await;
+    app6.seed_reference_users();
+    assert_eq!(hello_basic(&app6, "2001:db8::1", "a", "x").await, 401);
+    assert_eq!(hello_basic(&app6, "2001:db8::2", "b", "x").await, 401);
+    assert_eq!(hello_basic(&app6, "2001:db8::3", "c", "x").await, 429);
+    assert_eq!(
+        hello_basic(&app6, "2001:db8:0:1::3", "vitor", PASSWORD).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn one_username_guessed_from_many_addresses_hits_the_user_limit() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("LOGIN_FAILURE_RATES", "pair=100/min,ip=100/min,user=3/hour"),
+    ])
+    .await;
+    app.seed_reference_users();
+    for i in 1..=3 {
+        let status = hello_basic(&app, &format!("203.0.113.{i}"), "vitor", "x").await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(hello_basic(&app, "203.0.113.77", "vitor", "x").await, 429);
+}
+
+#[tokio::test]
+async fn successes_do_not_count() {
+    let app = spawn_app_with(&[PROXIED, ("LOGIN_FAILURE_RATES", "pair=2/min,ip=2/min")]).await;
+    app.seed_reference_users();
+    for _ in 0..6 {
+        assert_eq!(
+            hello_basic(&app, "203.0.113.9", "vitor", PASSWORD).await,
+            200
+        );
+    }
+    assert_eq!(hello_basic(&app, "203.0.113.9", "vitor", "x").await, 401);
+}
+
+/// 30 attempts at once from one address (one right), with `pair=5/min`: at most 5 passwords
+/// are checked, whatever the interleaving.
+async fn parallel_attempts_check_at_most_the_limit(app: &TestApp) {
+    app.seed_reference_users();
+    let attempts = (0..30).map(|i| {
+        let password = if i == 17 { PASSWORD } else { "wrong" };
+        obtain_from(app, "203.0.113.9", "vitor", password)
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 401, 429].contains(s)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn parallel_attempts_cannot_walk_through_the_limit() {
+    let app = spawn_app_with(&[PROXIED, ("LOGIN_FAILURE_RATES", "pair=5/min")]).await;
+    parallel_attempts_check_at_most_the_limit(&app).await;
+}
+
+#[tokio::test]
+async fn parallel_attempts_cannot_walk_through_the_limit_in_redis() {
+    let redis = std::env::var("REDIS_TEST_URL").unwrap_or("redis://127.0.0.1:6379".into());
+    let prefix = format!("portcullis-test-{}:", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("LOGIN_FAILURE_RATES", "pair=5/min"),
+        ("REDIS_URL", &redis),
+        ("REDIS_KEY_PREFIX", &prefix),
+    ])
+    .await;
+    parallel_attempts_check_at_most_the_limit(&app).await;
+}
+
+#[tokio::test]
+async fn parallel_admin_logins_cannot_walk_through_the_lockout() {
+    let app = spawn_app_with(&[("LOGIN_FAILURE_RATES", "pair=5/min")]).await;
+    app.create_user("boss", PASSWORD, staff());
+    let client = browser();
+    let page = client
+        .get(app.url("/admin/login/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page);
+    let attempts = (0..30).map(|i| {
+        let password = if i == 29 { PASSWORD } else { "wrong" };
+        client
+            .post(app.url("/admin/login/"))
+            .form(&[
+                ("csrfmiddlewaretoken", token.as_str()),
+                ("username", "boss"),
+                ("password", password),
+            ])
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+}
+
+#[tokio::test]
+async fn the_limits_stay_on_when_redis_is_down_and_throttling_fails_open() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("LOGIN_FAILURE_RATES", "pair=2/min"),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("THROTTLE_FAILURE_MODE", "open"),
+    ])
+    .await;
+    app.seed_reference_users();
+    for _ in 0..2 {
+        assert_eq!(hello_basic(&app, "203.0.113.9", "vitor", "x").await, 401);
+    }
+    assert_eq!(hello_basic(&app, "203.0.113.9", "vitor", "x").await, 429);
+}
+
+/// Stores a hash made at `cost` for an existing user (the helper's users are at cost 4).
+fn set_hash(app: &TestApp, username: &str, hash: &str) {
+    use diesel::prelude::*;
+    use portcullis::db::schema::users;
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    diesel::update(users::table.filter(users::username.eq(username)))
+        .set(users::password.eq(hash))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_does_not_stop_logins_from_another() {
+    // One hashing thread and a small queue; the limiter out of the way, so the queue's fair
+    // share alone is what is tested.
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("HASHER_THREADS", "1"),
+        ("HASHER_QUEUE", "8"),
+        ("BCRYPT_COST", "8"),
+    ])
+    .await;
+    app.seed_reference_users();
+    app.create_user("victim", PASSWORD, Default::default());
+    set_hash(
+        &app,
+        "vitor",
+        &portcullis::hashers::hash_password("x", 8).unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(3);
+    let flood = (0..40).map(|_| {
+        let app = &app;
+        async move {
+            let mut busy = 0;
+            while Instant::now() < until {
+                if hello_basic(app, "203.0.113.9", "vitor", "wrong").await == 503 {
+                    busy += 1;
+                }
+            }
+            busy
+        }
+    });
+    let victim = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(
+                obtain_from(&app, "198.51.100.7", "victim", PASSWORD)
+                    .await
+                    .status(),
+            );
+        }
+        statuses
+    };
+    let (busy, statuses) = tokio::join!(futures_util::future::join_all(flood), victim);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        busy.iter().sum::<u32>() > 0,
+        "the flood never filled its share"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_hash_that_is_not_bcrypt_costs_a_full_check() {
+    let app = spawn_app_with(&[("BCRYPT_COST", "8"), ("HASHER_THREADS", "1")]).await;
+    app.create_user("bcrypt", PASSWORD, Default::default());
+    app.create_user("django", PASSWORD, Default::default());
+    set_hash(
+        &app,
+        "bcrypt",
+        &portcullis::hashers::hash_password(PASSWORD, 8).unwrap(),
+    );
+    set_hash(&app, "django", "pbkdf2_sha256$870000$c2FsdA$aGFzaA==");
+    // Interleaved, so a busy machine slows both alike; medians of 7.
+    let mut samples = [Vec::new(), Vec::new()];
+    for _ in 0..7 {
+        for (i, username) in ["bcrypt", "django"].into_iter().enumerate() {
+            let started = Instant::now();
+            let response = obtain_from(&app, "127.0.0.1", username, "wrong").await;
+            assert_eq!(response.status(), 401);
+            samples[i].push(started.elapsed());
+        }
+    }
+    let [bcrypt, django] = samples.map(|mut s| {
+        s.sort();
+        s[3]
+    });
+    // Answering without a check takes a few ms, against tens for a check at cost 8.
+    assert!(
+        django * 4 >= bcrypt,
+        "a non-bcrypt hash answered in {django:?}, a wrong bcrypt password in {bcrypt:?}"
+    );
+    // The right password does not match a hash we cannot check.
+    assert_eq!(
+        obtain_from(&app, "127.0.0.1", "django", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+}
