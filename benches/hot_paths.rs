@@ -63,7 +63,12 @@ fn request(headers: &[(&str, &str)], user: Option<User>) -> Request {
         test = test.insert_header((name, value));
     }
     let (http, payload) = test.to_http_parts();
-    let mut request = Request::new(http, payload, Some([127, 0, 0, 1].into()), 1024);
+    let mut request = Request::new(
+        http,
+        payload,
+        Some([127, 0, 0, 1].into()),
+        portcullis::rest::request::BodyLimits::DEFAULT,
+    );
     request.user = user;
     request
 }

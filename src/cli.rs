@@ -53,6 +53,10 @@ pub enum Command {
     },
     /// Set a user's password, read from stdin.
     Changepassword { username: String },
+    /// Let a deactivated user sign in again.
+    Activate { username: String },
+    /// Stop a user from signing in, and end their sessions.
+    Deactivate { username: String },
     /// Delete outstanding and blacklisted token records that have expired.
     Flushexpiredtokens,
     /// Delete expired administrator sessions (Django's clearsessions).

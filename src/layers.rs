@@ -5,6 +5,7 @@
 /// Top-level modules, lowest first. A module may use only modules listed before it.
 const LAYERS: &[&str] = &[
     "clock",
+    "logging",
     "addresses",
     "db",
     "models",
@@ -35,9 +36,9 @@ const REST_LAYERS: &[&str] = &[
     "metadata",
     "request",
     "response",
+    "throttling",
     "authentication",
     "permissions",
-    "throttling",
     "settings",
     "views",
 ];

@@ -15,6 +15,7 @@ pub mod hello;
 pub mod jwt;
 #[cfg(test)]
 mod layers;
+pub mod logging;
 pub mod models;
 pub mod rest;
 pub mod startup;

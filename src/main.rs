@@ -12,9 +12,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    env_logger::Builder::new()
-        .parse_filters(&config.server.rust_log)
-        .init();
+    portcullis::logging::init(&config.server.rust_log);
     portcullis::config::log_secret_key_source(&config.secret_key_source);
     if let Err(e) = portcullis::commands::run(cli.command, config) {
         eprintln!("portcullis: {e}");

@@ -15,8 +15,8 @@ pub use crate::state::{AppState, StartupError};
 
 /// Applies pending migrations and logs each one applied.
 pub fn migrate(config: &Config) -> Result<Vec<String>, StartupError> {
-    let mut conn =
-        db::connect(&config.database.url).map_err(|e| StartupError::Database(e.to_string()))?;
+    let mut conn = db::connect_within(&config.database.url, config.database.connect_timeout)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
     let applied = db::run_migrations(&mut conn).map_err(StartupError::Migration)?;
     for version in &applied {
         log::info!("applied migration {version}");
@@ -64,11 +64,12 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(security_headers())
                 .wrap(
-                    Logger::new("%{client}xi \"%{method}xi %U\" %s %b %Dms")
+                    Logger::new("%{client}xi \"%{method}xi %{path}xi\" %s %b %Dms")
                         .custom_request_replace("client", move |req| {
                             crate::urls::log_client(req, &trusted)
                         })
-                        .custom_request_replace("method", |req| req.method().to_string()),
+                        .custom_request_replace("method", |req| req.method().to_string())
+                        .custom_request_replace("path", |req| escape_for_log(req.path())),
                 )
                 .configure(|cfg| crate::urls::configure(cfg, &state, &settings, views(&state)))
         })
@@ -84,6 +85,21 @@ impl Application {
     }
 }
 
+/// The path as the access log quotes it: `"`, `\\` and control characters escaped, so a
+/// client cannot end the quoted field or forge a line.
+fn escape_for_log(path: &str) -> String {
+    let mut escaped = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '"' => escaped.push_str("\\\""),
+            '\\' => escaped.push_str("\\\\"),
+            c if c.is_control() => escaped.push_str(&c.escape_default().to_string()),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 /// Django's security middleware headers.
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
@@ -91,4 +107,12 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "same-origin"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_logged_path_cannot_end_its_quotes() {
+        assert_eq!(super::escape_for_log("/a\"b\\c\n"), "/a\\\"b\\\\c\\n");
+    }
 }

@@ -7,6 +7,7 @@ use crate::accounts::Accounts;
 use crate::admin::Admin;
 use crate::admin::authentication::SessionAuthentication;
 use crate::admin::session::SessionStore;
+use crate::admin::templates::Templates;
 use crate::config::{AuthenticationClass, Config, ThrottleClass};
 use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
@@ -103,17 +104,16 @@ impl AppState {
             admin_settings.session_cookie_age,
             admin_settings.session_cookie_secure,
         ));
-        let admin = Arc::new(
-            Admin::new(
-                &admin_settings.templates_dir,
-                Arc::clone(&sessions),
-                Arc::clone(&accounts),
-                Arc::clone(&login_failures),
-                admin_settings.csrf_trusted_origins.clone(),
-                config.pipeline.trusted_proxies.clone(),
-            )
-            .map_err(StartupError::Templates)?,
-        );
+        let admin = Arc::new(Admin {
+            templates: Templates::load(&admin_settings.templates_dir)
+                .map_err(StartupError::Templates)?,
+            sessions: Arc::clone(&sessions),
+            accounts: Arc::clone(&accounts),
+            login_failures: Arc::clone(&login_failures),
+            trusted_origins: admin_settings.csrf_trusted_origins.clone(),
+            trusted_proxies: config.pipeline.trusted_proxies.clone(),
+            body_limits: config.pipeline.body_limits,
+        });
         Ok(AppState {
             admin,
             sessions,
@@ -163,7 +163,7 @@ impl AppState {
                 .map(|class| self.throttle_class(class))
                 .collect(),
             trusted_proxies: pipeline.trusted_proxies.clone(),
-            max_body_size: pipeline.max_body_size,
+            body_limits: pipeline.body_limits,
         }
     }
 

@@ -46,8 +46,17 @@ pub fn configure(
         &state.config.admin.static_dir,
         &mut paths,
     );
-    cfg.route("/healthz", web::get().to(health::healthz));
-    cfg.route("/readyz", web::get().to(health::readyz));
+    // HEAD answers as GET does, without the body (actix leaves it out).
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(health::healthz))
+            .route(web::head().to(health::healthz)),
+    );
+    cfg.service(
+        web::resource("/readyz")
+            .route(web::get().to(health::readyz))
+            .route(web::head().to(health::readyz)),
+    );
     let paths = Arc::new(paths);
     cfg.default_service(web::to(move |request: HttpRequest| {
         let paths = Arc::clone(&paths);

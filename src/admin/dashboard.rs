@@ -10,6 +10,7 @@ use minijinja::{Value, context};
 
 use crate::admin::Admin;
 use crate::admin::csrf;
+use crate::admin::forms::AdminForm;
 use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
 use crate::db;
 use crate::models::users::User;
@@ -33,8 +34,18 @@ const MESSAGES: &[(&str, &str, bool)] = &[
         "The user was deactivated and signed out everywhere.",
         false,
     ),
+    ("activated", "The user was activated.", false),
     ("unknown-user", "No user has that id.", true),
-    ("self", "You cannot deactivate your own account.", true),
+    (
+        "self",
+        "You cannot change your own account's active status.",
+        true,
+    ),
+    (
+        "superuser-only",
+        "Only a superuser may change a superuser.",
+        true,
+    ),
 ];
 
 /// `GET /admin/`: who is signed in, the users and the outstanding refresh tokens.
@@ -85,7 +96,11 @@ pub async fn index(
         &admin,
         "index.html",
         context! {
-            user => context! { id => user.id, username => user.username },
+            user => context! {
+                id => user.id,
+                username => user.username,
+                is_superuser => user.is_superuser,
+            },
             csrf_token => csrf::mask(&session.record.csrf_secret),
             users => users,
             tokens => tokens,
@@ -124,7 +139,7 @@ where
 pub async fn blacklist_token(
     http: HttpRequest,
     admin: web::Data<Admin>,
-    form: web::Form<HashMap<String, String>>,
+    form: AdminForm,
 ) -> Result<HttpResponse, ApiError> {
     let (admin, form) = (&admin, &form);
     staff_action(&http, admin, form, move |user| async move {
@@ -154,10 +169,29 @@ pub async fn blacklist_token(
 pub async fn deactivate_user(
     http: HttpRequest,
     admin: web::Data<Admin>,
-    form: web::Form<HashMap<String, String>>,
+    form: AdminForm,
 ) -> Result<HttpResponse, ApiError> {
-    let (admin, form) = (&admin, &form);
-    staff_action(&http, admin, form, move |user| async move {
+    set_user_active(&http, &admin, &form, false).await
+}
+
+/// `POST /admin/users/activate/` (field `user_id`): lets a deactivated user sign in again.
+pub async fn activate_user(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    form: AdminForm,
+) -> Result<HttpResponse, ApiError> {
+    set_user_active(&http, &admin, &form, true).await
+}
+
+/// Django's rules: nobody changes their own active status, and only a superuser changes a
+/// superuser (so a staff member cannot lock the superuser out).
+async fn set_user_active(
+    http: &HttpRequest,
+    admin: &Admin,
+    form: &AdminForm,
+    active: bool,
+) -> Result<HttpResponse, ApiError> {
+    staff_action(http, admin, form, move |user| async move {
         let Some(target) = form
             .get("user_id")
             .and_then(|id| id.trim().parse::<i32>().ok())
@@ -167,20 +201,28 @@ pub async fn deactivate_user(
         if target == user.id {
             return Ok("self");
         }
-        let found = db::run(admin.accounts.pool(), move |conn| {
+        let acting_is_superuser = user.is_superuser;
+        let outcome = db::run(admin.accounts.pool(), move |conn| {
             conn.transaction(|conn| {
-                let found = users::set_active(conn, target, false)?;
-                sessions::delete_for_user(conn, target)?;
-                Ok(found)
+                let Some(found) = users::find_by_id(conn, target)? else {
+                    return Ok("unknown-user");
+                };
+                if found.is_superuser && !acting_is_superuser {
+                    return Ok("superuser-only");
+                }
+                users::set_active(conn, target, active)?;
+                if !active {
+                    sessions::delete_for_user(conn, target)?;
+                }
+                Ok(if active { "activated" } else { "deactivated" })
             })
         })
         .await?;
         admin.accounts.invalidate(target);
-        if !found {
-            return Ok("unknown-user");
+        if outcome == "activated" || outcome == "deactivated" {
+            log::info!("admin: user {} {outcome} user {target}", user.id);
         }
-        log::info!("admin: user {} deactivated user {target}", user.id);
-        Ok("deactivated")
+        Ok(outcome)
     })
     .await
 }

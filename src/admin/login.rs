@@ -10,13 +10,12 @@ use minijinja::context;
 
 use crate::admin::Admin;
 use crate::admin::csrf;
+use crate::admin::forms::AdminForm;
 use crate::admin::pages::{self, builder, csrf_failure, html, redirect, render, safe_next};
 use crate::admin::session::{self, SessionStore};
 use crate::rest::ApiError;
 use crate::rest::client::client_ip;
 use crate::rest::throttling::failures::LoginCheck;
-
-type Form = web::Form<HashMap<String, String>>;
 
 /// Django's message for every failed sign-in: it does not say which part was wrong.
 const LOGIN_FAILED: &str = "Please enter the correct username and password for a staff \
@@ -96,7 +95,7 @@ pub async fn login_page(
 pub async fn login(
     http: HttpRequest,
     admin: web::Data<Admin>,
-    form: Form,
+    form: AdminForm,
 ) -> Result<HttpResponse, ApiError> {
     // Without a cookie Django says so; a malformed one stands for a fresh secret no token matches.
     let (secret, _) = login_secret(&http);
@@ -175,7 +174,7 @@ pub async fn login(
 pub async fn logout(
     http: HttpRequest,
     admin: web::Data<Admin>,
-    form: Form,
+    form: AdminForm,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(key) = SessionStore::presented_key(&http)
         && let Some(found) = admin.sessions.load(&key).await?

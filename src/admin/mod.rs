@@ -3,6 +3,7 @@
 pub mod authentication;
 pub mod csrf;
 pub mod dashboard;
+pub mod forms;
 pub mod login;
 pub mod pages;
 pub mod session;
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 use crate::accounts::Accounts;
 use crate::models::users::User;
 use crate::rest::ApiError;
+use crate::rest::request::BodyLimits;
 use crate::rest::throttling::failures::LoginFailureLimiter;
 use session::{Session, SessionStore};
 use templates::Templates;
@@ -29,27 +31,11 @@ pub struct Admin {
     pub login_failures: Arc<LoginFailureLimiter>,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// How much form a post may send, and how fast.
+    pub body_limits: BodyLimits,
 }
 
 impl Admin {
-    pub fn new(
-        templates_dir: &std::path::Path,
-        sessions: Arc<SessionStore>,
-        accounts: Arc<Accounts>,
-        login_failures: Arc<LoginFailureLimiter>,
-        trusted_origins: Vec<String>,
-        trusted_proxies: Vec<IpNet>,
-    ) -> Result<Admin, String> {
-        Ok(Admin {
-            templates: Templates::load(templates_dir)?,
-            sessions,
-            accounts,
-            login_failures,
-            trusted_origins,
-            trusted_proxies,
-        })
-    }
-
     /// The request's session and its user, when that user is active staff (Django's
     /// `AdminSite.has_permission`).
     pub async fn staff_session(
@@ -103,15 +89,21 @@ pub fn configure(
         web::resource(path).default_service(web::to(method_not_allowed))
     };
     cfg.app_data(web::Data::from(admin))
-        .service(page("/admin/").route(web::get().to(dashboard::index)))
+        .service(
+            page("/admin/")
+                .route(web::get().to(dashboard::index))
+                .route(web::head().to(dashboard::index)),
+        )
         .service(
             page("/admin/login/")
                 .route(web::get().to(login::login_page))
+                .route(web::head().to(login::login_page))
                 .route(web::post().to(login::login)),
         )
         .service(page("/admin/logout/").route(web::post().to(login::logout)))
         .service(page("/admin/tokens/blacklist/").route(web::post().to(dashboard::blacklist_token)))
         .service(page("/admin/users/deactivate/").route(web::post().to(dashboard::deactivate_user)))
+        .service(page("/admin/users/activate/").route(web::post().to(dashboard::activate_user)))
         .service(actix_files::Files::new("/static", static_dir));
 }
 

@@ -67,7 +67,7 @@ mod tests {
                 csrf_token => "t".repeat(64), error => evil, username => evil, next => evil,
             },
             "index.html" => context! {
-                user => context! { id => 1, username => evil },
+                user => context! { id => 1, username => evil, is_superuser => false },
                 csrf_token => "t".repeat(64),
                 users => vec![context! {
                     id => 2, username => evil, email => evil, is_active => true,

@@ -60,6 +60,8 @@ pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
             inactive,
         } => users::createuser(&config, username, email, staff, superuser, inactive),
         Command::Changepassword { username } => users::changepassword(&config, &username),
+        Command::Activate { username } => users::set_active(&config, &username, true),
+        Command::Deactivate { username } => users::set_active(&config, &username, false),
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
         Command::Clearsessions => sessions::clearsessions(&config),
     }
@@ -67,8 +69,8 @@ pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
 
 /// A connection for a maintenance command, with the migrations applied.
 fn open(config: &Config) -> Result<DbConnection, CommandError> {
-    let mut conn =
-        db::connect(&config.database.url).map_err(|e| StartupError::Database(e.to_string()))?;
+    let mut conn = db::connect_within(&config.database.url, config.database.connect_timeout)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
     db::run_migrations(&mut conn).map_err(StartupError::Migration)?;
     Ok(conn)
 }

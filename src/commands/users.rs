@@ -149,9 +149,36 @@ pub fn changepassword(config: &Config, username: &str) -> Result<(), CommandErro
     }
 }
 
+/// `activate` / `deactivate`: deactivating also ends the user's sessions; their access tokens
+/// stop working within `USER_CACHE_TTL_MS` on every instance.
+pub fn set_active(config: &Config, username: &str, active: bool) -> Result<(), CommandError> {
+    let mut conn = open(config)?;
+    let changed = conn.transaction(|conn| {
+        let Some(id) = users::id_by_username(conn, username)? else {
+            return Ok(false);
+        };
+        users::set_active(conn, id, active)?;
+        if !active {
+            sessions::delete_for_user(conn, id)?;
+        }
+        Ok::<_, diesel::result::Error>(true)
+    });
+    match changed {
+        Ok(true) => {
+            let done = if active { "activated" } else { "deactivated" };
+            println!("User '{username}' {done}.");
+            Ok(())
+        }
+        Ok(false) => Err(CommandError::refused(format!(
+            "user '{username}' does not exist"
+        ))),
+        Err(e) => Err(CommandError::database("change the user")(e)),
+    }
+}
+
 pub fn flushexpiredtokens(config: &Config) -> Result<(), CommandError> {
     let mut conn = open(config)?;
-    let (outstanding, blacklisted) = tokens::flush_expired(&mut conn)
+    let (outstanding, blacklisted) = tokens::flush_expired(&mut conn, config.jwt.leeway)
         .map_err(CommandError::database("delete the expired tokens"))?;
     println!(
         "Deleted {outstanding} expired outstanding and {blacklisted} expired blacklisted tokens."

@@ -16,6 +16,7 @@ use ipnet::IpNet;
 use crate::db::DbSettings;
 use crate::jwt::JwtAlgorithm;
 use crate::rest::permissions::expr::{self, PermissionExpr};
+use crate::rest::request::BodyLimits;
 use crate::rest::throttling::FailureMode;
 use crate::rest::throttling::failures::LoginFailureRates;
 pub use classes::{AuthenticationClass, ThrottleClass};
@@ -59,7 +60,8 @@ pub struct PipelineSettings {
     /// A list of expressions; all must allow.
     pub default_permission_classes: Vec<PermissionExpr>,
     pub throttle_classes: Vec<ThrottleClass>,
-    pub max_body_size: usize,
+    /// `MAX_BODY_SIZE` and `CLIENT_BODY_TIMEOUT_MS`, for API views and admin forms alike.
+    pub body_limits: BodyLimits,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -164,7 +166,10 @@ impl Config {
                     .map(|name| ThrottleClass::from_name(name, &rates))
                     .collect::<Result<_, _>>()
                     .map_err(|e| invalid("THROTTLE_CLASSES", e))?,
-                max_body_size: vars.parse("MAX_BODY_SIZE", 2_621_440)?,
+                body_limits: BodyLimits {
+                    max_size: vars.parse("MAX_BODY_SIZE", BodyLimits::DEFAULT.max_size)?,
+                    timeout: vars.millis("CLIENT_BODY_TIMEOUT_MS", 10_000)?,
+                },
                 trusted_proxies: vars
                     .list("TRUSTED_PROXIES", "")
                     .iter()

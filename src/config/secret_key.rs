@@ -23,6 +23,15 @@ pub(super) fn secret_key(
 ) -> Result<(String, SecretKeySource), ConfigError> {
     let (key, source) = match from_env {
         Some(key) => (key, SecretKeySource::Environment),
+        // Instances sharing PostgreSQL must sign with one key; a key generated per working
+        // directory would make each refuse the others' tokens.
+        None if is_postgres_url(database_url) => {
+            return Err(invalid(
+                "SECRET_KEY",
+                "must be set with PostgreSQL: every instance must sign with the same key \
+                 (generate one with `openssl rand -hex 48`)",
+            ));
+        }
         None => load_or_generate(&secret_key_path(database_url))?,
     };
     if key.len() < MIN_SECRET_KEY_BYTES {
@@ -34,12 +43,9 @@ pub(super) fn secret_key(
     Ok((key, source))
 }
 
-/// The generated key lives beside the SQLite file, or in the working directory for PostgreSQL.
+/// The generated key lives beside the SQLite file.
 fn secret_key_path(database_url: &str) -> PathBuf {
     let file_name = ".portcullis_secret_key";
-    if is_postgres_url(database_url) {
-        return PathBuf::from(file_name);
-    }
     let db_path = Path::new(database_url.trim_start_matches("sqlite://"));
     match db_path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(file_name),

@@ -4,7 +4,7 @@ pub mod schema;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -78,8 +78,10 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// Builds the pool without connecting: the server starts even while the database is down.
 pub fn build_pool(settings: &DbSettings) -> DbPool {
-    let url = with_connect_timeout(&connection_url(&settings.url), settings.connect_timeout);
-    let manager = ConnectionManager::<DbConnection>::new(url);
+    let manager = ConnectionManager {
+        url: settings.url.clone(),
+        connect_timeout: settings.connect_timeout,
+    };
     Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(0))
@@ -90,17 +92,119 @@ pub fn build_pool(settings: &DbSettings) -> DbPool {
         .build_unchecked(manager)
 }
 
-/// Opens one connection, for the command-line tools.
+/// Opens the pool's connections: the backend the URL names, within the connect timeout.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: String,
+    connect_timeout: Duration,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, diesel::r2d2::Error> {
+        establish(&self.url, self.connect_timeout).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// How long a command-line connection waits for the database, unless told otherwise.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens one connection, for the command-line tools and the tests.
 pub fn connect(database_url: &str) -> Result<DbConnection, ConnectionError> {
-    let mut conn = DbConnection::establish(&connection_url(database_url))?;
+    connect_within(database_url, DEFAULT_CONNECT_TIMEOUT)
+}
+
+/// Opens one connection within `timeout` (start-up migrations, maintenance commands).
+pub fn connect_within(
+    database_url: &str,
+    timeout: Duration,
+) -> Result<DbConnection, ConnectionError> {
+    let mut conn = establish(database_url, timeout)?;
     if let DbConnection::Sqlite(_) = conn {
         let _ = conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
     }
     Ok(conn)
 }
 
-fn connection_url(database_url: &str) -> String {
-    database_url.trim_start_matches("sqlite://").to_string()
+/// Connects to the backend the URL names, and says what failed in words an operator can act
+/// on (the host refused, the role or database does not exist, the directory is missing),
+/// never with the password. Diesel's multi-backend `establish` would try each backend and
+/// report only "Invalid connection url for multiconnection".
+fn establish(database_url: &str, timeout: Duration) -> Result<DbConnection, ConnectionError> {
+    if is_postgres_url(database_url) {
+        let url = with_connect_timeout(database_url, timeout);
+        return diesel::PgConnection::establish(&url)
+            .map(DbConnection::Postgresql)
+            .map_err(|e| {
+                ConnectionError::BadConnection(format!(
+                    "PostgreSQL at {}: {}",
+                    without_password(database_url),
+                    e.to_string().trim().replace('\n', " ")
+                ))
+            });
+    }
+    let path = std::path::Path::new(database_url.trim_start_matches("sqlite://"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(ConnectionError::BadConnection(format!(
+            "SQLite database {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    create_private_file(path).map_err(|e| {
+        ConnectionError::BadConnection(format!("SQLite database {}: {e}", path.display()))
+    })?;
+    diesel::SqliteConnection::establish(&path.to_string_lossy())
+        .map(DbConnection::Sqlite)
+        .map_err(|e| {
+            ConnectionError::BadConnection(format!("SQLite database {}: {e}", path.display()))
+        })
+}
+
+/// Creates a new SQLite file readable by its owner only (it holds password hashes); SQLite
+/// gives its `-wal` and `-shm` files the same mode. An existing file is left as it is.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`: for messages and logs.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// Bounds libpq's own connect, so a database host that drops packets does not keep the pool's
@@ -129,9 +233,11 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
     match conn {
         // SQLite has no advisory locks: one exclusive transaction (each migration a savepoint in
         // it) makes a second process wait on busy_timeout, then find nothing to do.
-        DbConnection::Sqlite(c) => c
-            .exclusive_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions))
-            .map_err(|e: Box<dyn std::error::Error + Send + Sync>| e.to_string()),
+        DbConnection::Sqlite(c) => {
+            refuse_postgres_schema(c)?;
+            c.exclusive_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions))
+                .map_err(|e: Box<dyn std::error::Error + Send + Sync>| e.to_string())
+        }
         DbConnection::Postgresql(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
                 .map_err(|e| format!("cannot take the migration lock: {e}"))?;
@@ -144,6 +250,33 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
             applied
         }
     }
+}
+
+/// A SQLite file migrated with the PostgreSQL migrations (`diesel migration run --config-file
+/// diesel.postgres.toml` accepts it) has `SERIAL` id columns that never number a row: say so
+/// instead of failing later with "Unexpected null".
+fn refuse_postgres_schema(conn: &mut diesel::SqliteConnection) -> Result<(), String> {
+    #[derive(QueryableByName)]
+    struct ColumnType {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        r#type: String,
+    }
+    let id_type =
+        diesel::sql_query("SELECT type FROM pragma_table_info('users') WHERE name = 'id'")
+            .load::<ColumnType>(conn)
+            .map_err(|e| e.to_string())?;
+    if id_type
+        .first()
+        .is_some_and(|column| column.r#type.eq_ignore_ascii_case("SERIAL"))
+    {
+        return Err(
+            "this SQLite database was migrated with the PostgreSQL migrations \
+             (users.id is SERIAL, so new rows get no id); delete it and run `portcullis migrate`, \
+             or use `diesel migration run` with diesel.toml (migrations/sqlite)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// True when the error is a unique-constraint violation (the database refused a duplicate).
@@ -184,6 +317,19 @@ fn lost_connection_is_unavailable(error: diesel::result::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db.internal:5432/prod"),
+            "postgres://app:***@db.internal:5432/prod"
+        );
+        assert_eq!(
+            without_password("postgres://app@db/prod"),
+            "postgres://app@db/prod"
+        );
+        assert_eq!(without_password("db.sqlite3"), "db.sqlite3");
+    }
 
     #[test]
     fn postgres_urls_get_a_libpq_connect_timeout_of_at_least_two_seconds() {

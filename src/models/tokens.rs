@@ -130,9 +130,11 @@ pub fn find_outstanding(conn: &mut DbConnection, jti: &str) -> QueryResult<Optio
         })
 }
 
-/// Deletes the bookkeeping of tokens that expired; returns (outstanding, blacklisted) counts.
-pub fn flush_expired(conn: &mut DbConnection) -> QueryResult<(usize, usize)> {
-    let now = now_seconds();
+/// Deletes the bookkeeping of tokens that can no longer validate: expired for more than
+/// `leeway` seconds (within it a token still passes its `exp` check, so a blacklisted one must
+/// stay blacklisted). Returns the (outstanding, blacklisted) counts.
+pub fn flush_expired(conn: &mut DbConnection, leeway: u64) -> QueryResult<(usize, usize)> {
+    let now = now_seconds().saturating_sub(i64::try_from(leeway).unwrap_or(i64::MAX));
     conn.transaction(|conn| {
         let blacklisted = diesel::delete(
             blacklisted_tokens::table.filter(blacklisted_tokens::expires_at.le(now)),

@@ -97,18 +97,21 @@ pub fn create(conn: &mut DbConnection, new: &NewUser) -> QueryResult<i32> {
     })
 }
 
+pub fn id_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<i32>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(users::id)
+        .first::<i32>(conn)
+        .optional()
+}
+
 /// Sets the hash and returns the user's id; `None` when no user has that name.
 pub fn set_password(
     conn: &mut DbConnection,
     username: &str,
     hash: &str,
 ) -> QueryResult<Option<i32>> {
-    let Some(id) = users::table
-        .filter(users::username.eq(username))
-        .select(users::id)
-        .first::<i32>(conn)
-        .optional()?
-    else {
+    let Some(id) = id_by_username(conn, username)? else {
         return Ok(None);
     };
     diesel::update(users::table.find(id))

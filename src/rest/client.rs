@@ -30,6 +30,13 @@ pub fn ident(client: Option<IpAddr>) -> String {
     client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
 }
 
+/// An `X-Forwarded-For` entry: an address, or `ip:port` / `[v6]:port` as some proxies write.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|addr| addr.ip()))
+        .ok()
+}
+
 fn is_trusted(ip: &IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(ip))
 }
@@ -45,15 +52,15 @@ fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
         .map(str::trim)
         .filter(|h| !h.is_empty())
     {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
+        match parse_hop(hop) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(&ip) {
                     break;
                 }
             }
             // A hop we cannot read ends the chain of trust: the last trusted hop added it.
-            Err(_) => break,
+            None => break,
         }
     }
     client
@@ -80,6 +87,16 @@ mod tests {
         let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
         let client = resolve(proxy, "6.6.6.6, 198.51.100.7, 10.1.1.1", &trusted);
         assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn hops_with_a_port_name_their_address() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = nets(&["127.0.0.1/32"]);
+        let v4 = resolve(proxy, "198.51.100.7:54321", &trusted);
+        assert_eq!(v4, "198.51.100.7".parse::<IpAddr>().unwrap());
+        let v6 = resolve(proxy, "[2001:db8::7]:443", &trusted);
+        assert_eq!(v6, "2001:db8::7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -132,6 +132,14 @@ impl ApiError {
         )
     }
 
+    /// The body did not arrive within `CLIENT_BODY_TIMEOUT_MS`.
+    pub fn request_timeout() -> ApiError {
+        ApiError::detail(
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body was not received in time.",
+        )
+    }
+
     /// Validation errors: `{"field": ["message", ...]}`.
     pub fn validation(errors: Map<String, Value>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, Value::Object(errors))

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::dev::Payload;
@@ -21,7 +22,7 @@ pub struct Request {
     /// The authenticated user; `None` is DRF's `AnonymousUser`.
     pub user: Option<User>,
     pub client_ip: Option<IpAddr>,
-    max_body_size: usize,
+    body_limits: BodyLimits,
     /// Headers the pipeline adds to whatever response the request gets (e.g. clearing a cookie).
     response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
 }
@@ -31,14 +32,14 @@ impl Request {
         http: HttpRequest,
         payload: Payload,
         client_ip: Option<IpAddr>,
-        max_body_size: usize,
+        body_limits: BodyLimits,
     ) -> Request {
         Request {
             http,
             payload: Some(payload),
             user: None,
             client_ip,
-            max_body_size,
+            body_limits,
             response_headers: RefCell::new(Vec::new()),
         }
     }
@@ -80,27 +81,72 @@ impl Request {
     }
 
     async fn body(&mut self) -> Result<Bytes, ApiError> {
-        let limit = self.max_body_size;
-        let declared = self
-            .header("content-length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        if declared.is_some_and(|length| length > limit) {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        let Some(mut payload) = self.payload.take() else {
+        let limits = self.body_limits;
+        let Some(payload) = self.payload.take() else {
             return Ok(Bytes::new());
         };
+        read_body(&self.http, payload, limits)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge => ApiError::payload_too_large(limits.max_size),
+                BodyError::TimedOut => ApiError::request_timeout(),
+                BodyError::Broken(e) => {
+                    ApiError::parse_error(format!("Could not read the request body - {e}"))
+                }
+            })
+    }
+}
+
+/// How much body a request may send, and how long it may take to send it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_size: usize,
+    /// From the first byte read to the last; a client that stalls mid-body is cut off.
+    pub timeout: Duration,
+}
+
+impl BodyLimits {
+    /// `MAX_BODY_SIZE` and `CLIENT_BODY_TIMEOUT_MS` defaults.
+    pub const DEFAULT: BodyLimits = BodyLimits {
+        max_size: 2_621_440,
+        timeout: Duration::from_secs(10),
+    };
+}
+
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    TimedOut,
+    Broken(String),
+}
+
+/// Reads a whole request body within `limits`: a declared `Content-Length` over the size is
+/// refused before reading, a body that grows past it as soon as it does.
+pub async fn read_body(
+    http: &HttpRequest,
+    mut payload: Payload,
+    limits: BodyLimits,
+) -> Result<Bytes, BodyError> {
+    let declared = http
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limits.max_size) {
+        return Err(BodyError::TooLarge);
+    }
+    let read = async {
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::parse_error(format!("Could not read the request body - {e}"))
-            })?;
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::payload_too_large(limit));
+            let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+            if body.len() + chunk.len() > limits.max_size {
+                return Err(BodyError::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body.freeze())
-    }
+    };
+    tokio::time::timeout(limits.timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
 }

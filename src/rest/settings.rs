@@ -6,6 +6,7 @@ use ipnet::IpNet;
 
 use crate::rest::authentication::Authentication;
 use crate::rest::permissions::Permission;
+use crate::rest::request::BodyLimits;
 use crate::rest::throttling::Throttle;
 
 #[derive(Clone)]
@@ -14,5 +15,5 @@ pub struct ApiSettings {
     pub permission_classes: Vec<Arc<dyn Permission>>,
     pub throttle_classes: Vec<Arc<dyn Throttle>>,
     pub trusted_proxies: Vec<IpNet>,
-    pub max_body_size: usize,
+    pub body_limits: BodyLimits,
 }

@@ -179,7 +179,7 @@ impl APIView {
         let client = client_ip(&http, &settings.trusted_proxies);
         // A second handle on the request (a reference count) for the browsable page.
         let http_for_page = http.clone();
-        let request = Request::new(http, payload, client, settings.max_body_size);
+        let request = Request::new(http, payload, client, settings.body_limits);
         let negotiated = negotiate(request.header("accept"));
         let renderer = negotiated.as_ref().copied().unwrap_or_default();
         let (outcome, added_headers) = self.run(&policies, negotiated, request).await;
@@ -207,6 +207,12 @@ impl APIView {
             }
         };
         self.finalize(added_headers, &mut response);
+        if response.status() == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: the connection cannot be reused.
+            response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         response
     }
 

@@ -42,6 +42,23 @@ pub fn session_id(response: &reqwest::Response) -> Option<String> {
 }
 
 /// Fetches the login page with `client` and posts the credentials; returns the POST's response.
+/// The text of a page, as `client` (with its cookies) sees it.
+pub async fn page_text(app: &TestApp, client: &reqwest::Client, path: &str) -> String {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The login form's CSRF token for `client` (its cookie is then set).
+pub async fn login_token(app: &TestApp, client: &reqwest::Client) -> String {
+    csrf_token(&page_text(app, client, "/admin/login/").await)
+}
+
 pub async fn post_login(
     app: &TestApp,
     client: &reqwest::Client,
@@ -49,15 +66,7 @@ pub async fn post_login(
     password: &str,
     next: Option<&str>,
 ) -> reqwest::Response {
-    let page = client
-        .get(app.url("/admin/login/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_token(&page);
+    let token = login_token(app, client).await;
     let mut form = vec![
         ("csrfmiddlewaretoken", token.as_str()),
         ("username", username),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::json;
 
-use crate::admin::{browser, csrf_token, staff};
+use crate::admin::{browser, login_token, staff};
 use crate::helpers::*;
 
 /// Clients behind a trusted proxy on loopback, told apart by `X-Forwarded-For`.
@@ -201,15 +201,7 @@ async fn parallel_admin_logins_cannot_walk_through_the_lockout() {
     let app = spawn_app_with(&[("LOGIN_FAILURE_RATES", "pair=5/min")]).await;
     app.create_user("boss", PASSWORD, staff());
     let client = browser();
-    let page = client
-        .get(app.url("/admin/login/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_token(&page);
+    let token = login_token(&app, &client).await;
     let attempts = (0..30).map(|i| {
         let password = if i == 29 { PASSWORD } else { "wrong" };
         client

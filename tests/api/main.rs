@@ -7,6 +7,7 @@ mod bench_endpoint;
 mod browser;
 mod cli;
 mod custom_views;
+mod hardening;
 mod hello;
 mod helpers;
 mod login_failures;

@@ -118,11 +118,12 @@ pub fn parse_permission_classes(setting: &str) -> Result<Vec<Arc<dyn Permission>
 mod tests {
     use super::*;
     use crate::models::users::User;
+    use crate::rest::request::BodyLimits;
     use actix_web::test::TestRequest;
 
     fn request(method: Method, user: Option<User>) -> Request {
         let (http, payload) = TestRequest::default().method(method).to_http_parts();
-        let mut request = Request::new(http, payload, None, 1024);
+        let mut request = Request::new(http, payload, None, BodyLimits::DEFAULT);
         request.user = user;
         request
     }

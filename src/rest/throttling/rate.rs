@@ -42,9 +42,12 @@ impl FromStr for Rate {
                 "{value:?} allows nothing; remove the throttle instead"
             ));
         }
+        let seconds = multiplier
+            .checked_mul(unit)
+            .ok_or_else(|| format!("{period:?} is too long a period"))?;
         Ok(Rate {
             num_requests,
-            duration: (multiplier * unit) as f64,
+            duration: seconds as f64,
         })
     }
 }
@@ -75,7 +78,16 @@ mod tests {
     #[test]
     fn bad_rates_are_errors() {
         for bad in [
-            "", "5", "x/min", "5/", "5/10", "5/week", "0/min", "5/0m", "-1/s",
+            "",
+            "5",
+            "x/min",
+            "5/",
+            "5/10",
+            "5/week",
+            "0/min",
+            "5/0m",
+            "-1/s",
+            "1/307445734561825861m",
         ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }

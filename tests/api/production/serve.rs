@@ -68,3 +68,31 @@ async fn serve_finishes_an_in_flight_request_on_sigterm() {
 async fn serve_finishes_an_in_flight_request_on_sigint() {
     in_flight_request_survives("INT").await;
 }
+
+/// A malformed request is the client's problem: it must not reach the error log (anyone could
+/// fill it), and a `"` in a path must not break the access log's quoting.
+#[tokio::test]
+async fn client_garbage_stays_out_of_the_error_log() {
+    use std::io::{Read, Write};
+    let instance = Instance::start(&[("RUST_LOG", "info")]);
+    for garbage in [
+        "GARBAGE\r\n\r\n",
+        "GET /a\"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Header\0: x\r\n\r\n",
+    ] {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", instance.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(garbage.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+    }
+    let started = Instant::now();
+    while !instance.log().contains("a\\\"b") && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = instance.log();
+    assert!(log.contains("\"GET /a\\\"b\""), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
