@@ -82,6 +82,11 @@ impl Accounts {
         }
     }
 
+    /// Users held in the cache (bounded by `MAX_CACHED_USERS`).
+    pub fn cached_users(&self) -> usize {
+        self.cache.lock().map_or(0, |cache| cache.len())
+    }
+
     /// Forgets a user at once, after this instance changed it.
     pub fn invalidate(&self, id: i32) {
         if let Ok(mut cache) = self.cache.lock() {
@@ -136,6 +141,36 @@ impl Accounts {
                 "user {id}: the stored password hash is not bcrypt, so no password matches it; \
                  set one with `portcullis changepassword`"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_cache_never_holds_more_than_its_bound() {
+        let settings = crate::db::DbSettings {
+            url: ":memory:".into(),
+            pool_size: 1,
+            connect_timeout: Duration::from_millis(100),
+            statement_timeout: Duration::from_millis(100),
+        };
+        let accounts = Accounts::new(
+            db::build_pool(&settings),
+            Arc::new(PasswordHasher::new(1, 1, 4)),
+            Duration::from_secs(60),
+        );
+        for id in 0..(MAX_CACHED_USERS as i32 + 10) {
+            accounts.remember(User {
+                id,
+                username: format!("u{id}"),
+                is_active: true,
+                is_staff: false,
+                is_superuser: false,
+            });
+            assert!(accounts.cached_users() <= MAX_CACHED_USERS);
         }
     }
 }

@@ -84,7 +84,9 @@ impl AppState {
         let store = throttle_store(&config)?;
         let login_failures = Arc::new(LoginFailureLimiter::new(
             Arc::clone(&store),
+            MemoryStore::new(config.throttle_store.max_keys),
             passwords.login_failure_rates,
+            config.pipeline.client_buckets,
         ));
         let tokens = Arc::new(TokenService {
             backend: Arc::clone(&backend),
@@ -163,6 +165,7 @@ impl AppState {
                 .map(|class| self.throttle_class(class))
                 .collect(),
             trusted_proxies: pipeline.trusted_proxies.clone(),
+            client_buckets: pipeline.client_buckets,
             body_limits: pipeline.body_limits,
         }
     }
@@ -206,7 +209,7 @@ impl AppState {
 fn throttle_store(config: &Config) -> Result<Arc<dyn ThrottleStore>, StartupError> {
     let settings = &config.throttle_store;
     match &settings.redis_url {
-        None => Ok(Arc::new(MemoryStore::default())),
+        None => Ok(Arc::new(MemoryStore::new(settings.max_keys))),
         Some(url) => Ok(Arc::new(
             RedisStore::new(url, &settings.redis_key_prefix, settings.redis_timeout)
                 .map_err(StartupError::Redis)?,

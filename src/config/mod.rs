@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::addresses::ClientBuckets;
 use crate::db::DbSettings;
 use crate::jwt::JwtAlgorithm;
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
 use crate::rest::throttling::FailureMode;
 use crate::rest::throttling::failures::LoginFailureRates;
+use crate::rest::throttling::memory::DEFAULT_MAX_KEYS;
 pub use classes::{AuthenticationClass, ThrottleClass};
 pub use secret_key::{SecretKeySource, log_secret_key_source};
 use vars::{Vars, invalid};
@@ -64,6 +66,8 @@ pub struct PipelineSettings {
     pub body_limits: BodyLimits,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// `THROTTLE_IPV6_PREFIX`: IPv6 clients count by this prefix in every per-client limit.
+    pub client_buckets: ClientBuckets,
 }
 
 /// Password checks, hashing and the user lookup behind every request.
@@ -97,6 +101,8 @@ pub struct ThrottleStoreSettings {
     /// Bound on every Redis round trip (connect, script, ping).
     pub redis_timeout: Duration,
     pub failure_mode: FailureMode,
+    /// Keys the in-process store holds at most (`THROTTLE_MAX_KEYS`).
+    pub max_keys: usize,
 }
 
 /// The HTTP server and the process.
@@ -175,6 +181,7 @@ impl Config {
                     .iter()
                     .map(|cidr| parse_cidr(cidr))
                     .collect::<Result<_, _>>()?,
+                client_buckets: vars.parse("THROTTLE_IPV6_PREFIX", ClientBuckets::default())?,
             },
             passwords: PasswordSettings {
                 login_failure_rates: vars
@@ -195,6 +202,7 @@ impl Config {
                 redis_url: vars.get("REDIS_URL").filter(|url| !url.is_empty()),
                 redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "portcullis:"),
                 redis_timeout: vars.millis("REDIS_TIMEOUT_MS", 250)?,
+                max_keys: vars.parse("THROTTLE_MAX_KEYS", DEFAULT_MAX_KEYS)?,
                 failure_mode: match vars.string("THROTTLE_FAILURE_MODE", "open").as_str() {
                     "open" => FailureMode::Open,
                     "closed" => FailureMode::Closed,
@@ -237,6 +245,9 @@ impl Config {
                 "HASHER_THREADS",
                 "threads and queue must be at least 1",
             ));
+        }
+        if self.throttle_store.max_keys == 0 {
+            return Err(invalid("THROTTLE_MAX_KEYS", "must be at least 1"));
         }
         if self.database.pool_size == 0 {
             return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
@@ -317,6 +328,8 @@ mod tests {
             ("DEFAULT_PERMISSION_CLASSES", "IsSomething"),
             ("TRUSTED_PROXIES", "not-a-net"),
             ("LOGIN_FAILURE_RATES", "pair=5"),
+            ("THROTTLE_IPV6_PREFIX", "0"),
+            ("THROTTLE_MAX_KEYS", "0"),
         ] {
             let err = config_with(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");

@@ -22,6 +22,8 @@ pub struct Request {
     /// The authenticated user; `None` is DRF's `AnonymousUser`.
     pub user: Option<User>,
     pub client_ip: Option<IpAddr>,
+    /// The address that stands for the client in per-client counts (an IPv6 prefix).
+    pub client_bucket: Option<IpAddr>,
     body_limits: BodyLimits,
     /// Headers the pipeline adds to whatever response the request gets (e.g. clearing a cookie).
     response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
@@ -39,6 +41,7 @@ impl Request {
             payload: Some(payload),
             user: None,
             client_ip,
+            client_bucket: client_ip,
             body_limits,
             response_headers: RefCell::new(Vec::new()),
         }
@@ -57,9 +60,9 @@ impl Request {
         self.http.headers().get(name).map(HeaderValue::as_bytes)
     }
 
-    /// The client address as a throttle key (DRF's `get_ident`).
+    /// The client as a throttle key (DRF's `get_ident`): its bucket's address.
     pub fn ident(&self) -> String {
-        client::ident(self.client_ip)
+        client::ident(self.client_bucket)
     }
 
     pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::addresses::ClientBuckets;
+
 use crate::rest::authentication::Authentication;
 use crate::rest::permissions::Permission;
 use crate::rest::request::BodyLimits;
@@ -15,5 +17,7 @@ pub struct ApiSettings {
     pub permission_classes: Vec<Arc<dyn Permission>>,
     pub throttle_classes: Vec<Arc<dyn Throttle>>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Which addresses count as one client in the throttles.
+    pub client_buckets: ClientBuckets,
     pub body_limits: BodyLimits,
 }

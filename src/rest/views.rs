@@ -179,7 +179,8 @@ impl APIView {
         let client = client_ip(&http, &settings.trusted_proxies);
         // A second handle on the request (a reference count) for the browsable page.
         let http_for_page = http.clone();
-        let request = Request::new(http, payload, client, settings.body_limits);
+        let mut request = Request::new(http, payload, client, settings.body_limits);
+        request.client_bucket = client.map(|ip| settings.client_buckets.bucket(ip));
         let negotiated = negotiate(request.header("accept"));
         let renderer = negotiated.as_ref().copied().unwrap_or_default();
         let (outcome, added_headers) = self.run(&policies, negotiated, request).await;

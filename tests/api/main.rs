@@ -4,6 +4,7 @@ mod admin;
 mod bad_input;
 mod basic_auth;
 mod bench_endpoint;
+mod bounds;
 mod browser;
 mod cli;
 mod custom_views;

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::memory::MemoryStore;
 use super::{Hit, Rate, StoreError, ThrottleStore};
 use crate::accounts::Accounts;
-use crate::addresses::client_bucket;
+use crate::addresses::ClientBuckets;
 use crate::clock::now;
 use crate::models::users::User;
 use crate::rest::client::ident;
@@ -103,6 +103,7 @@ pub struct LoginFailureLimiter {
     /// Used while `store` (Redis) cannot be reached, so the limits never open.
     fallback: MemoryStore,
     rates: LoginFailureRates,
+    buckets: ClientBuckets,
     last_failure_log: AtomicU64,
 }
 
@@ -114,11 +115,18 @@ struct Attempt {
 }
 
 impl LoginFailureLimiter {
-    pub fn new(store: Arc<dyn ThrottleStore>, rates: LoginFailureRates) -> LoginFailureLimiter {
+    /// `fallback` bounds the in-process store used while `store` cannot be reached.
+    pub fn new(
+        store: Arc<dyn ThrottleStore>,
+        fallback: MemoryStore,
+        rates: LoginFailureRates,
+        buckets: ClientBuckets,
+    ) -> LoginFailureLimiter {
         LoginFailureLimiter {
             store,
-            fallback: MemoryStore::default(),
+            fallback,
             rates,
+            buckets,
             last_failure_log: AtomicU64::new(0),
         }
     }
@@ -134,6 +142,7 @@ impl LoginFailureLimiter {
         client: Option<IpAddr>,
         accept: impl FnOnce(&User) -> bool,
     ) -> Result<LoginCheck, ApiError> {
+        let client = client.map(|ip| self.buckets.bucket(ip));
         let attempt = match self.reserve(username, client).await? {
             Ok(attempt) => attempt,
             Err(wait) => return Ok(LoginCheck::Locked { wait }),
@@ -153,10 +162,11 @@ impl LoginFailureLimiter {
         }
     }
 
+    /// `client` is already the client's bucket.
     fn keys(&self, username: &str, client: Option<IpAddr>) -> [(String, Rate); 3] {
         // Hashed: a key of bounded length, whatever was typed.
         let user = hex::encode(&Sha256::digest(username.as_bytes())[..16]);
-        let address = ident(client.map(client_bucket));
+        let address = ident(client);
         [
             (format!("login_pair_{address}_{user}"), self.rates.pair),
             (format!("login_ip_{address}"), self.rates.ip),
@@ -273,7 +283,9 @@ mod tests {
     async fn a_refused_key_leaves_the_others_uncounted() {
         let limiter = LoginFailureLimiter::new(
             Arc::new(MemoryStore::default()),
+            MemoryStore::default(),
             "pair=100/min,ip=1/min,user=100/min".parse().unwrap(),
+            ClientBuckets::default(),
         );
         let client = Some("192.0.2.1".parse().unwrap());
         assert!(limiter.reserve("alice", client).await.unwrap().is_ok());

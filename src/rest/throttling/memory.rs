@@ -5,10 +5,28 @@
 //! So: rates of up to `EXACT_LIMIT` requests keep that exact log (bounded by the rate itself,
 //! since refused requests are not recorded); larger rates, where one request more or less is
 //! noise, use a sliding-window counter of two fixed windows, constant size per key.
+//!
+//! # A hard bound on keys
+//!
+//! Every client address is a key, so a flood of distinct addresses (a botnet, or one IPv6
+//! client behind a trusted proxy) would grow the store without end. It holds at most
+//! `THROTTLE_MAX_KEYS` keys (default 100,000: about 25 MB at the ~225 bytes a key measured for
+//! an address with one request: 450 bytes of resident memory per address, which makes two
+//! keys, anon and user). When a new key finds its shard full,
+//! the shard first drops what has expired; if it is still full, it evicts the eighth of its
+//! keys that hold the *least limit still in force*: a key's count over its limit, times the
+//! part of its window still to run. A key with one request (what a flood of distinct addresses
+//! leaves behind) goes first; a client near its limit, or locked out, goes last, and only once
+//! most of its window has passed. So an attacker cannot reset their own counter or someone
+//! else's lockout by flooding new keys: to push out a locked key they would need a whole shard
+//! of keys each nearer its limit, all within the lockout's window, which costs more requests
+//! than the limit they want to escape. While the store is saturated it says so in the log,
+//! once a minute.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
@@ -33,6 +51,24 @@ enum History {
 struct Entry {
     history: History,
     expires: f64,
+    /// The rate of the last request, for the eviction order.
+    rate: Rate,
+}
+
+impl Entry {
+    /// How much of its limit is still in force: the share of the limit counted, times the share
+    /// of its lifetime still to run. Keys with the least are evicted first.
+    fn limit_in_force(&self, now: f64) -> f64 {
+        let counted = match &self.history {
+            History::Log(log) => log.len() as f64,
+            History::Windows {
+                current, previous, ..
+            } => (*current + *previous) as f64,
+        };
+        let used = (counted / self.rate.num_requests as f64).min(1.0);
+        let remaining = ((self.expires - now) / (2.0 * self.rate.duration)).clamp(0.0, 1.0);
+        used * remaining
+    }
 }
 
 #[derive(Default)]
@@ -41,21 +77,86 @@ struct Shard {
     hits: u64,
 }
 
+impl Shard {
+    /// Makes room for one new key: drops what expired, then evicts the eighth of the keys with
+    /// the least limit in force. Returns whether it had to evict.
+    fn make_room(&mut self, capacity: usize, now: f64) -> bool {
+        self.entries.retain(|_, entry| entry.expires > now);
+        if self.entries.len() < capacity {
+            return false;
+        }
+        let mut ranked: Vec<(f64, f64, &String)> = self
+            .entries
+            .iter()
+            .map(|(key, entry)| (entry.limit_in_force(now), entry.expires, key))
+            .collect();
+        let evict = (capacity / 8).max(1).min(ranked.len());
+        let by_force_then_expiry = |a: &(f64, f64, &String), b: &(f64, f64, &String)| {
+            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+        };
+        ranked.select_nth_unstable_by(evict - 1, by_force_then_expiry);
+        let victims: Vec<String> = ranked[..evict]
+            .iter()
+            .map(|(_, _, key)| (*key).clone())
+            .collect();
+        for key in victims {
+            self.entries.remove(&key);
+        }
+        true
+    }
+}
+
+/// `THROTTLE_MAX_KEYS` when unset.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
+    /// Keys one shard may hold.
+    shard_capacity: usize,
+    /// When the store last said it was saturated (Unix seconds).
+    last_saturation_log: AtomicU64,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
-        }
+        MemoryStore::new(DEFAULT_MAX_KEYS)
     }
 }
 
 impl MemoryStore {
+    /// A store of at most `max_keys` keys (rounded up to a multiple of its shard count).
+    pub fn new(max_keys: usize) -> MemoryStore {
+        MemoryStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
+            shard_capacity: max_keys.div_ceil(SHARDS).max(1),
+            last_saturation_log: AtomicU64::new(0),
+        }
+    }
+
+    /// The most keys the store holds.
+    pub fn max_keys(&self) -> usize {
+        self.shard_capacity * SHARDS
+    }
+
+    fn log_saturation(&self, now: f64) {
+        let second = now as u64;
+        let last = self.last_saturation_log.load(Ordering::Relaxed);
+        if second >= last + 60
+            && self
+                .last_saturation_log
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::warn!(
+                "the in-process throttle store is full ({} keys, THROTTLE_MAX_KEYS): evicting the \
+                 keys with the least limit in force; raise it if this is real traffic",
+                self.max_keys()
+            );
+        }
+    }
+
     fn shard(&self, key: &str) -> &Mutex<Shard> {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
@@ -81,6 +182,10 @@ impl ThrottleStore for MemoryStore {
 
     async fn peek(&self, key: &str, rate: Rate, now: f64) -> Result<Hit, StoreError> {
         self.apply(key, rate, now, false)
+    }
+
+    fn keys_held(&self) -> Option<usize> {
+        Some(self.len())
     }
 
     async fn release(&self, key: &str, rate: Rate, at: f64) -> Result<(), StoreError> {
@@ -124,13 +229,21 @@ impl MemoryStore {
         if shard.hits % SWEEP_EVERY == 0 {
             shard.entries.retain(|_, entry| entry.expires > now);
         }
+        if !shard.entries.contains_key(key)
+            && shard.entries.len() >= self.shard_capacity
+            && shard.make_room(self.shard_capacity, now)
+        {
+            self.log_saturation(now);
+        }
         let entry = shard
             .entries
             .entry(key.to_string())
             .or_insert_with(|| Entry {
                 history: new_history(rate),
                 expires: now,
+                rate,
             });
+        entry.rate = rate;
         let hit = match &mut entry.history {
             History::Log(log) => hit_log(log, rate, now, record),
             History::Windows {
@@ -283,6 +396,37 @@ mod tests {
         assert!(matches!(
             shard.entries["k"].history,
             History::Windows { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_new_keys_never_passes_the_bound_nor_evicts_a_locked_client() {
+        let store = MemoryStore::new(1600);
+        let limit = rate("100/min");
+        let login = rate("5/min");
+        // A client at its limit, and one locked out of logins, before the flood.
+        for i in 0..100 {
+            store
+                .hit("client", limit, 1000.0 + i as f64 * 0.01)
+                .await
+                .unwrap();
+        }
+        for _ in 0..5 {
+            store.hit("lockout", login, 1000.0).await.unwrap();
+        }
+        for i in 0..200_000u32 {
+            let now = 1001.0 + f64::from(i) * 0.0001;
+            store.hit(&format!("flood{i}"), limit, now).await.unwrap();
+            assert!(store.len() <= store.max_keys());
+        }
+        let now = 1030.0;
+        assert!(matches!(
+            store.hit("client", limit, now).await.unwrap(),
+            Hit::Refused { .. }
+        ));
+        assert!(matches!(
+            store.hit("lockout", login, now).await.unwrap(),
+            Hit::Refused { .. }
         ));
     }
 

@@ -44,6 +44,12 @@ pub trait ThrottleStore: Send + Sync {
     /// when that request has already left the window.
     async fn release(&self, key: &str, rate: Rate, at: f64) -> Result<(), StoreError>;
 
+    /// How many keys the store holds, when it keeps them in this process (for tests and the
+    /// operator: the in-process store is bounded by `THROTTLE_MAX_KEYS`).
+    fn keys_held(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether the store can be reached (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
