@@ -80,6 +80,7 @@ fn user() -> User {
         is_active: true,
         is_staff: false,
         is_superuser: false,
+        tokens_valid_after: 0,
     }
 }
 
@@ -201,6 +202,7 @@ fn jwt_authentication(c: &mut Criterion) {
         accounts,
         header_types: vec!["Bearer".into()],
         www_authenticate_realm: "api".into(),
+        revoked: None,
     };
     let bearer = format!("Bearer {}", access_token(&backend));
     let request = request(&[("authorization", &bearer)], None);

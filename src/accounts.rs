@@ -169,6 +169,7 @@ mod tests {
                 is_active: true,
                 is_staff: false,
                 is_superuser: false,
+                tokens_valid_after: 0,
             });
             assert!(accounts.cached_users() <= MAX_CACHED_USERS);
         }

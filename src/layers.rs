@@ -6,6 +6,7 @@
 const LAYERS: &[&str] = &[
     "clock",
     "logging",
+    "events",
     "addresses",
     "db",
     "models",

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod hashers;
 pub mod health;
 pub mod hello;

@@ -13,6 +13,8 @@ use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
 use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
+use crate::jwt::families::Families;
+use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::serializers::TokenService;
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub counter: Arc<Counter>,
     pub login_failures: Arc<LoginFailureLimiter>,
+    /// Revoked refresh families (used with `TOKEN_FAMILIES`).
+    pub revoked: Arc<RevokedFamilies>,
     pub sessions: Arc<SessionStore>,
     pub admin: Arc<Admin>,
 }
@@ -88,7 +92,19 @@ impl AppState {
             passwords.login_failure_rates,
             config.pipeline.client_buckets,
         ));
+        let revoked = Arc::new(RevokedFamilies::new(
+            pool.clone(),
+            jwt.revocation_ttl,
+            (jwt.access_token_lifetime + jwt.leeway) as i64,
+        ));
+        let families = jwt.token_families.then(|| Families {
+            pool: pool.clone(),
+            revoked: Arc::clone(&revoked),
+            reuse_grace: jwt.refresh_reuse_grace as i64,
+            refresh_lifetime: (jwt.refresh_token_lifetime + jwt.leeway) as i64,
+        });
         let tokens = Arc::new(TokenService {
+            families,
             backend: Arc::clone(&backend),
             accounts: Arc::clone(&accounts),
             login_failures: Arc::clone(&login_failures),
@@ -112,6 +128,7 @@ impl AppState {
             sessions: Arc::clone(&sessions),
             accounts: Arc::clone(&accounts),
             login_failures: Arc::clone(&login_failures),
+            revoked: Arc::clone(&revoked),
             trusted_origins: admin_settings.csrf_trusted_origins.clone(),
             trusted_proxies: config.pipeline.trusted_proxies.clone(),
             body_limits: config.pipeline.body_limits,
@@ -126,6 +143,7 @@ impl AppState {
             tokens,
             counter,
             login_failures,
+            revoked,
         })
     }
 
@@ -142,6 +160,11 @@ impl AppState {
             accounts: Arc::clone(&self.accounts),
             header_types: self.config.jwt.auth_header_types.clone(),
             www_authenticate_realm: REALM.to_string(),
+            revoked: self
+                .config
+                .jwt
+                .token_families
+                .then(|| Arc::clone(&self.revoked)),
         }
     }
 

@@ -22,6 +22,11 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
         Arc::clone(&state.tokens),
         &state.bearer_challenge(),
     ));
+    if state.config.jwt.token_families {
+        views.extend(crate::jwt::sessions::session_views(Arc::clone(
+            &state.tokens,
+        )));
+    }
     if state.config.server.bench_endpoints {
         views.extend(crate::bench::bench_views());
     }

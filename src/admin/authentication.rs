@@ -25,7 +25,10 @@ pub struct SessionAuthentication {
 impl Authentication for SessionAuthentication {
     /// The session's active user; `None` without a usable session (an unknown or expired
     /// cookie is also cleared); 403 when an unsafe method lacks a valid CSRF token.
-    async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
+    async fn authenticate(
+        &self,
+        request: &Request,
+    ) -> Result<Option<(User, Option<serde_json::Value>)>, ApiError> {
         // Django's SessionMiddleware: whoever reads the session makes the answer vary on it.
         request.add_response_header(header::VARY, HeaderValue::from_static("Cookie"));
         let Some(key) = SessionStore::presented_key(&request.http) else {
@@ -40,7 +43,7 @@ impl Authentication for SessionAuthentication {
             return Ok(None);
         };
         self.enforce_csrf(request, &found.record.csrf_secret)?;
-        Ok(Some(user))
+        Ok(Some((user, None)))
     }
 }
 

@@ -13,8 +13,9 @@ use crate::admin::csrf;
 use crate::admin::forms::AdminForm;
 use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
 use crate::db;
+use crate::events::SecurityEvent;
 use crate::models::users::User;
-use crate::models::{sessions, tokens, users};
+use crate::models::{tokens, users};
 use crate::rest::ApiError;
 
 /// Rows shown at most: the page stays small; `flushexpiredtokens` keeps the table short.
@@ -35,6 +36,11 @@ const MESSAGES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("activated", "The user was activated.", false),
+    (
+        "logged-out",
+        "The user's sessions and tokens were ended everywhere.",
+        false,
+    ),
     ("unknown-user", "No user has that id.", true),
     (
         "self",
@@ -183,13 +189,45 @@ pub async fn activate_user(
     set_user_active(&http, &admin, &form, true).await
 }
 
-/// Django's rules: nobody changes their own active status, and only a superuser changes a
-/// superuser (so a staff member cannot lock the superuser out).
+/// `POST /admin/users/logout/` (field `user_id`): ends every session and token of a user
+/// (logout everywhere: the token epoch moves on, every refresh family and admin session ends).
+pub async fn end_user_sessions(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    form: AdminForm,
+) -> Result<HttpResponse, ApiError> {
+    change_user(&http, &admin, &form, UserChange::EndSessions).await
+}
+
+/// What an administrator does to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserChange {
+    Activate,
+    Deactivate,
+    EndSessions,
+}
+
 async fn set_user_active(
     http: &HttpRequest,
     admin: &Admin,
     form: &AdminForm,
     active: bool,
+) -> Result<HttpResponse, ApiError> {
+    let change = if active {
+        UserChange::Activate
+    } else {
+        UserChange::Deactivate
+    };
+    change_user(http, admin, form, change).await
+}
+
+/// Django's rules: nobody changes their own active status, and only a superuser changes a
+/// superuser (so a staff member cannot lock the superuser out).
+async fn change_user(
+    http: &HttpRequest,
+    admin: &Admin,
+    form: &AdminForm,
+    change: UserChange,
 ) -> Result<HttpResponse, ApiError> {
     staff_action(http, admin, form, move |user| async move {
         let Some(target) = form
@@ -198,28 +236,51 @@ async fn set_user_active(
         else {
             return Ok("unknown-user");
         };
-        if target == user.id {
+        if target == user.id && change != UserChange::EndSessions {
             return Ok("self");
         }
         let acting_is_superuser = user.is_superuser;
-        let outcome = db::run(admin.accounts.pool(), move |conn| {
+        let (outcome, ended) = db::run(admin.accounts.pool(), move |conn| {
             conn.transaction(|conn| {
                 let Some(found) = users::find_by_id(conn, target)? else {
-                    return Ok("unknown-user");
+                    return Ok(("unknown-user", Vec::new()));
                 };
                 if found.is_superuser && !acting_is_superuser {
-                    return Ok("superuser-only");
+                    return Ok(("superuser-only", Vec::new()));
                 }
-                users::set_active(conn, target, active)?;
-                if !active {
-                    sessions::delete_for_user(conn, target)?;
-                }
-                Ok(if active { "activated" } else { "deactivated" })
+                Ok(match change {
+                    UserChange::Activate => {
+                        users::set_active(conn, target, true)?;
+                        ("activated", Vec::new())
+                    }
+                    UserChange::Deactivate => {
+                        users::set_active(conn, target, false)?;
+                        ("deactivated", users::end_all_sessions(conn, target)?)
+                    }
+                    UserChange::EndSessions => {
+                        ("logged-out", users::end_all_sessions(conn, target)?)
+                    }
+                })
             })
         })
         .await?;
+        // The epoch counts whole seconds: tokens of this very second end with their family.
+        for (sid, expires_at) in &ended {
+            admin.revoked.add(sid, *expires_at);
+        }
         admin.accounts.invalidate(target);
-        if outcome == "activated" || outcome == "deactivated" {
+        let event = match outcome {
+            "deactivated" => Some("user_deactivated"),
+            "logged-out" => Some("logout_everywhere"),
+            _ => None,
+        };
+        if let Some(event) = event {
+            SecurityEvent::new(event)
+                .user(Some(target))
+                .with("by", format!("admin user {}", user.id))
+                .emit();
+        }
+        if ["activated", "deactivated", "logged-out"].contains(&outcome) {
             log::info!("admin: user {} {outcome} user {target}", user.id);
         }
         Ok(outcome)

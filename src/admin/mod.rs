@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 
 use crate::accounts::Accounts;
+use crate::jwt::revocations::RevokedFamilies;
 use crate::models::users::User;
 use crate::rest::ApiError;
 use crate::rest::request::BodyLimits;
@@ -29,6 +30,8 @@ pub struct Admin {
     pub sessions: Arc<SessionStore>,
     pub accounts: Arc<Accounts>,
     pub login_failures: Arc<LoginFailureLimiter>,
+    /// Families ended from the dashboard are refused here at once.
+    pub revoked: Arc<RevokedFamilies>,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
     /// How much form a post may send, and how fast.
@@ -104,6 +107,7 @@ pub fn configure(
         .service(page("/admin/tokens/blacklist/").route(web::post().to(dashboard::blacklist_token)))
         .service(page("/admin/users/deactivate/").route(web::post().to(dashboard::deactivate_user)))
         .service(page("/admin/users/activate/").route(web::post().to(dashboard::activate_user)))
+        .service(page("/admin/users/logout/").route(web::post().to(dashboard::end_user_sessions)))
         .service(actix_files::Files::new("/static", static_dir));
 }
 

@@ -8,7 +8,9 @@ use crate::db::is_unique_violation;
 use crate::hashers::hash_password;
 use diesel::Connection;
 
-use crate::models::{sessions, tokens, users};
+use crate::clock::now_seconds;
+use crate::events::SecurityEvent;
+use crate::models::{families, tokens, users};
 
 /// One line of stdin, without its line ending.
 fn password_from_stdin() -> Result<String, CommandError> {
@@ -132,17 +134,22 @@ pub fn changepassword(config: &Config, username: &str) -> Result<(), CommandErro
     // Like Django's session auth hash: a new password ends the user's sessions.
     let changed = conn.transaction(|conn| {
         let Some(id) = users::set_password(conn, username, &hash)? else {
-            return Ok(false);
+            return Ok(None);
         };
-        sessions::delete_for_user(conn, id)?;
-        Ok::<_, diesel::result::Error>(true)
+        // Every token issued with the old password ends too.
+        users::end_all_sessions(conn, id)?;
+        Ok::<_, diesel::result::Error>(Some(id))
     });
     match changed {
-        Ok(true) => {
+        Ok(Some(id)) => {
+            SecurityEvent::new("password_changed")
+                .user(Some(id))
+                .with("by", "command")
+                .emit();
             println!("Password changed successfully for user '{username}'");
             Ok(())
         }
-        Ok(false) => Err(CommandError::refused(format!(
+        Ok(None) => Err(CommandError::refused(format!(
             "user '{username}' does not exist"
         ))),
         Err(e) => Err(CommandError::database("change the password")(e)),
@@ -159,7 +166,11 @@ pub fn set_active(config: &Config, username: &str, active: bool) -> Result<(), C
         };
         users::set_active(conn, id, active)?;
         if !active {
-            sessions::delete_for_user(conn, id)?;
+            users::end_all_sessions(conn, id)?;
+            SecurityEvent::new("user_deactivated")
+                .user(Some(id))
+                .with("by", "command")
+                .emit();
         }
         Ok::<_, diesel::result::Error>(true)
     });
@@ -180,8 +191,15 @@ pub fn flushexpiredtokens(config: &Config) -> Result<(), CommandError> {
     let mut conn = open(config)?;
     let (outstanding, blacklisted) = tokens::flush_expired(&mut conn, config.jwt.leeway)
         .map_err(CommandError::database("delete the expired tokens"))?;
+    // A revoked family is remembered while any of its tokens, access tokens included, could
+    // still pass their `exp` check.
+    let jwt = &config.jwt;
+    let horizon = (jwt.leeway + jwt.access_token_lifetime) as i64;
+    let ended = families::flush_expired(&mut conn, now_seconds() - horizon)
+        .map_err(CommandError::database("delete the expired token families"))?;
     println!(
-        "Deleted {outstanding} expired outstanding and {blacklisted} expired blacklisted tokens."
+        "Deleted {outstanding} expired outstanding and {blacklisted} expired blacklisted tokens, \
+         and {ended} expired token families."
     );
     Ok(())
 }

@@ -53,6 +53,13 @@ pub struct JwtSettings {
     pub leeway: u64,
     /// Accepted `Authorization` schemes; the first is the challenge's.
     pub auth_header_types: Vec<String>,
+    /// `TOKEN_FAMILIES`: refresh families with reuse detection, access tokens that end with
+    /// their family, the sessions API. Off: simplejwt's behaviour, to the letter.
+    pub token_families: bool,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: a replay this soon after a rotation is not reuse.
+    pub refresh_reuse_grace: u64,
+    /// `REVOCATION_TTL_MS`: how stale this instance's set of revoked families may be.
+    pub revocation_ttl: Duration,
 }
 
 /// DRF's `REST_FRAMEWORK` settings: the default class lists and request limits.
@@ -158,6 +165,9 @@ impl Config {
                 algorithm: vars.parse("JWT_ALGORITHM", JwtAlgorithm::HS256)?,
                 leeway: vars.parse("JWT_LEEWAY", 0)?,
                 auth_header_types: vars.list("AUTH_HEADER_TYPES", "Bearer"),
+                token_families: vars.boolean("TOKEN_FAMILIES", false)?,
+                refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
+                revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
             },
             pipeline: PipelineSettings {
                 authentication_classes: vars

@@ -12,6 +12,22 @@ diesel::table! {
         is_superuser -> Bool,
         last_login -> Nullable<BigInt>,
         date_joined -> BigInt,
+        tokens_valid_after -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_families (id) {
+        id -> Integer,
+        sid -> Text,
+        user_id -> Integer,
+        current_jti -> Text,
+        created_at -> BigInt,
+        last_refreshed -> BigInt,
+        expires_at -> BigInt,
+        ip -> Text,
+        user_agent -> Text,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -48,9 +64,11 @@ diesel::table! {
 
 diesel::joinable!(outstanding_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(token_families -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     outstanding_tokens,
     blacklisted_tokens,
-    sessions
+    sessions,
+    token_families
 );

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::accounts::Accounts;
 use crate::clock::now;
 use crate::jwt::backends::TokenBackend;
+use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::tokens::{Token, TokenType};
 use crate::models::users::User;
 use crate::rest::ApiError;
@@ -19,6 +20,8 @@ pub struct JWTAuthentication {
     pub accounts: Arc<Accounts>,
     pub header_types: Vec<String>,
     pub www_authenticate_realm: String,
+    /// With `TOKEN_FAMILIES`: access tokens of a revoked family are refused.
+    pub revoked: Option<Arc<RevokedFamilies>>,
 }
 
 impl JWTAuthentication {
@@ -41,17 +44,22 @@ impl JWTAuthentication {
 
     fn validated_token(&self, raw: &[u8]) -> Result<Token, ApiError> {
         let raw = std::str::from_utf8(raw).unwrap_or("");
-        Token::parse(raw, &self.backend, Some(TokenType::Access), now()).map_err(|error| {
-            ApiError::authentication_failed_with(json!({
-                "detail": "Given token not valid for any token type",
-                "code": "token_not_valid",
-                "messages": [{
-                    "token_class": "AccessToken",
-                    "token_type": "access",
-                    "message": error.to_string(),
-                }],
-            }))
-        })
+        Token::parse(raw, &self.backend, Some(TokenType::Access), now())
+            .map_err(|error| not_valid(&error.to_string()))
+    }
+
+    /// Refuses a token issued before the user's token epoch (password change, deactivation,
+    /// logout everywhere) or of a revoked family.
+    async fn check_revocation(&self, token: &Token, user: &User) -> Result<(), ApiError> {
+        if token.issued_at() < user.tokens_valid_after {
+            return Err(not_valid(REVOKED));
+        }
+        if let (Some(revoked), Some(sid)) = (&self.revoked, token.family())
+            && revoked.is_revoked(sid).await?
+        {
+            return Err(not_valid(REVOKED));
+        }
+        Ok(())
     }
 
     async fn get_user(&self, token: &Token) -> Result<User, ApiError> {
@@ -73,20 +81,41 @@ impl JWTAuthentication {
     }
 }
 
+/// What an access token of an ended session is told.
+const REVOKED: &str = "Token is revoked";
+
+/// simplejwt's answer for an access token that does not validate.
+fn not_valid(message: &str) -> ApiError {
+    ApiError::authentication_failed_with(json!({
+        "detail": "Given token not valid for any token type",
+        "code": "token_not_valid",
+        "messages": [{
+            "token_class": "AccessToken",
+            "token_type": "access",
+            "message": message,
+        }],
+    }))
+}
+
 fn failure(detail: &str, code: &str) -> ApiError {
     ApiError::authentication_failed_with(json!({ "detail": detail, "code": code }))
 }
 
 #[async_trait(?Send)]
 impl Authentication for JWTAuthentication {
-    async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
+    async fn authenticate(
+        &self,
+        request: &Request,
+    ) -> Result<Option<(User, Option<Value>)>, ApiError> {
         let header = authorization_header(request);
         let parts = split_parts(&header);
         let Some(raw) = self.raw_token(&parts)? else {
             return Ok(None);
         };
         let token = self.validated_token(raw)?;
-        self.get_user(&token).await.map(Some)
+        let user = self.get_user(&token).await?;
+        self.check_revocation(&token, &user).await?;
+        Ok(Some((user, Some(Value::Object(token.claims)))))
     }
 
     fn authenticate_header(&self) -> Option<String> {

@@ -3,7 +3,10 @@
 pub mod authentication;
 pub mod backends;
 pub mod exceptions;
+pub mod families;
+pub mod revocations;
 pub mod serializers;
+pub mod sessions;
 pub mod tokens;
 pub mod views;
 

@@ -10,6 +10,7 @@ use crate::clock::{now, now_seconds};
 use crate::db;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
+use crate::jwt::families::{self, Device, Families, Rotation};
 use crate::jwt::tokens::{Lifetimes, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
 use crate::rest::ApiError;
@@ -23,20 +24,18 @@ pub struct TokenService {
     pub lifetimes: Lifetimes,
     pub rotate_refresh_tokens: bool,
     pub blacklist_after_rotation: bool,
+    /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
+    pub families: Option<Families>,
 }
 
 impl TokenService {
     /// `TokenObtainPairSerializer`: credentials in, `{"refresh", "access"}` out; behind the
-    /// login failure limits of `client`.
-    pub async fn obtain_pair(
-        &self,
-        data: Value,
-        client: Option<IpAddr>,
-    ) -> Result<Value, ApiError> {
+    /// login failure limits of the device's address. With families, the pair starts one.
+    pub async fn obtain_pair(&self, data: Value, device: &Device) -> Result<Value, ApiError> {
         let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
         let checked = self
             .login_failures
-            .check(&self.accounts, &username, &password, client, |_| true)
+            .check(&self.accounts, &username, &password, device.ip, |_| true)
             .await?;
         let user = match checked {
             LoginCheck::Passed(user) => user,
@@ -48,11 +47,20 @@ impl TokenService {
             LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
         };
         let issued_at = now_seconds();
-        let refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
+        let mut refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
+        let family = match &self.families {
+            Some(families) => {
+                let (with_family, family) = families.start(refresh, user.id, device);
+                refresh = with_family;
+                Some(family)
+            }
+            None => None,
+        };
         let access = refresh.access_token(self.lifetimes, issued_at, now_seconds());
         let record = refresh.record(issued_at);
-        db::run(self.accounts.pool(), move |conn| {
-            tokens::record_outstanding(conn, &record)
+        db::run(self.accounts.pool(), move |conn| match &family {
+            Some(family) => families::record_start(conn, &record, family),
+            None => tokens::record_outstanding(conn, &record),
         })
         .await?;
         Ok(json!({
@@ -63,18 +71,22 @@ impl TokenService {
 
     /// `TokenRefreshSerializer`: a new access token and, with rotation, a new refresh token;
     /// the old one is blacklisted atomically, so of two concurrent refreshes one succeeds.
-    pub async fn refresh(&self, data: Value) -> Result<Value, ApiError> {
+    pub async fn refresh(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
         let refreshed_at = now_seconds();
-        let refresh = self.refresh_token(data, "refresh").await?;
+        let refresh = self.refresh_token(data, "refresh", client).await?;
         if refresh.names_a_user() {
             let user = match refresh.user_id() {
                 Some(id) => self.accounts.get_user(id).await?,
                 None => None,
             };
-            if !user.is_some_and(|user| user.is_active) {
+            let Some(user) = user.filter(|user| user.is_active) else {
                 return Err(ApiError::authentication_failed(
                     "No active account found for the given token.",
                 ));
+            };
+            // Issued before the user's token epoch (password change, logout everywhere).
+            if refresh.issued_at() < user.tokens_valid_after {
+                return Err(TokenError::Blacklisted.into_api_error());
             }
         }
         let access = refresh.access_token(self.lifetimes, refreshed_at, now_seconds());
@@ -87,6 +99,14 @@ impl TokenService {
         let old = refresh.record(refreshed_at);
         let new = rotated.record(refreshed_at);
         let blacklist_old = self.blacklist_after_rotation;
+        if let (Some(families), Some(sid)) = (&self.families, refresh.family()) {
+            if families.rotate(sid, old, new, blacklist_old).await? == Rotation::Refused {
+                families.presented_again(&refresh, client).await?;
+                return Err(TokenError::Blacklisted.into_api_error());
+            }
+            response.insert("refresh".into(), rotated.encode(&self.backend).into());
+            return Ok(Value::Object(response));
+        }
         let outcome = db::run(self.accounts.pool(), move |conn| {
             if blacklist_old {
                 tokens::rotate(conn, &old, Some(&new))
@@ -107,7 +127,7 @@ impl TokenService {
         let [raw] = char_fields(&expect_object(data)?, ["token"])?;
         let token =
             Token::parse(&raw, &self.backend, None, now()).map_err(TokenError::into_api_error)?;
-        if self.is_blacklisted(&token).await? {
+        if self.is_blacklisted(&token).await? || self.family_revoked(&token).await? {
             return Err(ApiError::non_field_error(
                 TokenError::Blacklisted.to_string(),
             ));
@@ -115,9 +135,10 @@ impl TokenService {
         Ok(json!({}))
     }
 
-    /// `TokenBlacklistSerializer`: blacklists a valid refresh token.
-    pub async fn blacklist(&self, data: Value) -> Result<Value, ApiError> {
-        let refresh = self.refresh_token(data, "refresh").await?;
+    /// `TokenBlacklistSerializer`: blacklists a valid refresh token; with families, its
+    /// family ends too (the access tokens included): logout.
+    pub async fn blacklist(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
+        let refresh = self.refresh_token(data, "refresh", client).await?;
         let record = refresh.record(now_seconds());
         let outcome = db::run(self.accounts.pool(), move |conn| {
             tokens::blacklist(conn, &record)
@@ -126,18 +147,41 @@ impl TokenService {
         if outcome == Blacklisting::AlreadyBlacklisted {
             return Err(TokenError::Blacklisted.into_api_error());
         }
+        if let (Some(families), Some(sid)) = (&self.families, refresh.family()) {
+            let user = refresh.user_id();
+            families.revoke(sid, None, "logout", user, client).await?;
+        }
         Ok(json!({}))
     }
 
-    /// The valid, not blacklisted refresh token in `field`.
-    async fn refresh_token(&self, data: Value, field: &str) -> Result<Token, ApiError> {
+    /// The valid refresh token in `field`, neither blacklisted nor of a revoked family; one
+    /// that was rotated already is reuse (see `Families::presented_again`).
+    async fn refresh_token(
+        &self,
+        data: Value,
+        field: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Token, ApiError> {
         let [raw] = char_fields(&expect_object(data)?, [field])?;
         let token = Token::parse(&raw, &self.backend, Some(TokenType::Refresh), now())
             .map_err(TokenError::into_api_error)?;
         if self.is_blacklisted(&token).await? {
+            if let Some(families) = &self.families {
+                families.presented_again(&token, client).await?;
+            }
+            return Err(TokenError::Blacklisted.into_api_error());
+        }
+        if self.family_revoked(&token).await? {
             return Err(TokenError::Blacklisted.into_api_error());
         }
         Ok(token)
+    }
+
+    async fn family_revoked(&self, token: &Token) -> Result<bool, ApiError> {
+        match (&self.families, token.family()) {
+            (Some(families), Some(sid)) => Ok(families.revoked.is_revoked(sid).await?),
+            _ => Ok(false),
+        }
     }
 
     async fn is_blacklisted(&self, token: &Token) -> Result<bool, ApiError> {

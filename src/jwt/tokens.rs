@@ -115,6 +115,25 @@ impl Token {
             .map_or(0, |exp| exp as i64)
     }
 
+    /// `iat` in whole seconds (0 when absent: such a token predates every epoch but the first).
+    pub fn issued_at(&self) -> i64 {
+        self.claims
+            .get("iat")
+            .and_then(Value::as_f64)
+            .map_or(0, |iat| iat as i64)
+    }
+
+    /// The refresh family (`sid`), when the token carries one.
+    pub fn family(&self) -> Option<&str> {
+        self.claims.get("sid").and_then(Value::as_str)
+    }
+
+    /// Starts a family: the refresh token (and the access tokens derived from it) carry `sid`.
+    pub fn with_family(mut self, sid: &str) -> Token {
+        self.claims.insert("sid".into(), sid.into());
+        self
+    }
+
     pub fn has_user_id(&self) -> bool {
         self.claims.contains_key("user_id")
     }

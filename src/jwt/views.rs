@@ -1,11 +1,11 @@
 //! Provides simplejwt's token views: obtain, refresh, verify and blacklist.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use serde_json::Value;
 
+use crate::jwt::families::Device;
 use crate::jwt::serializers::TokenService;
 use crate::rest::metadata::FieldInfo;
 use crate::rest::{APIView, ApiError, Response};
@@ -24,13 +24,13 @@ impl Action {
         self,
         service: &TokenService,
         data: Value,
-        client: Option<IpAddr>,
+        device: &Device,
     ) -> Result<Value, ApiError> {
         match self {
-            Action::ObtainPair => service.obtain_pair(data, client).await,
-            Action::Refresh => service.refresh(data).await,
+            Action::ObtainPair => service.obtain_pair(data, device).await,
+            Action::Refresh => service.refresh(data, device.ip).await,
             Action::Verify => service.verify(data).await,
-            Action::Blacklist => service.blacklist(data).await,
+            Action::Blacklist => service.blacklist(data, device.ip).await,
         }
     }
 }
@@ -103,8 +103,14 @@ pub fn token_views(service: Arc<TokenService>, challenge: &str) -> Vec<(&'static
                     let service = Arc::clone(&service);
                     async move {
                         let data = request.data().await?;
-                        let client = request.client_ip;
-                        let mut response = Response::ok(action.run(&service, data, client).await?);
+                        let device = Device {
+                            ip: request.client_ip,
+                            user_agent: request
+                                .header("user-agent")
+                                .map(|ua| String::from_utf8_lossy(ua).into_owned())
+                                .unwrap_or_default(),
+                        };
+                        let mut response = Response::ok(action.run(&service, data, &device).await?);
                         // RFC 6749 §5.1: tokens are never stored by a cache on the way.
                         response.headers.extend([
                             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),

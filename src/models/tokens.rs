@@ -70,7 +70,8 @@ pub fn rotate(
     }))
 }
 
-fn insert_blacklisted(conn: &mut DbConnection, token: &TokenRecord) -> QueryResult<()> {
+/// Inserts the blacklist row; a duplicate `jti` is a unique violation.
+pub fn insert_blacklisted(conn: &mut DbConnection, token: &TokenRecord) -> QueryResult<()> {
     diesel::insert_into(blacklisted_tokens::table)
         .values((
             blacklisted_tokens::jti.eq(&token.jti),

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::clock::now_seconds;
 use crate::db::DbConnection;
 use crate::db::schema::users;
+use crate::models::{families, sessions};
 
 /// The part of a user the request pipeline needs; never carries the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -15,6 +16,8 @@ pub struct User {
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
+    /// The token epoch: tokens issued before it (their `iat`) are refused.
+    pub tokens_valid_after: i64,
 }
 
 /// A user together with the stored password hash, for credential checks only.
@@ -125,6 +128,21 @@ pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult
         .set(users::is_active.eq(active))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Logs the user out everywhere, in one transaction: the token epoch moves to now (every
+/// token issued before stops working), every refresh family and admin session ends.
+/// Returns the families ended (id, expiry), for the caller's revocation cache.
+pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(String, i64)>> {
+    let now = now_seconds();
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(id))
+            .set(users::tokens_valid_after.eq(now))
+            .execute(conn)?;
+        let ended = families::revoke_all(conn, id, now)?;
+        sessions::delete_for_user(conn, id)?;
+        Ok(ended)
+    })
 }
 
 pub fn touch_last_login(conn: &mut DbConnection, id: i32) -> QueryResult<()> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
+use serde_json::Value;
 
 use crate::accounts::Accounts;
 use crate::models::users::User;
@@ -15,8 +16,13 @@ use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
 #[async_trait(?Send)]
 pub trait Authentication: Send + Sync {
     /// `Ok(None)` when the request carries no credentials of this kind (the next class tries),
-    /// `Ok(Some(user))` when they are valid, `Err` (a 401/403) when they are present but bad.
-    async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError>;
+    /// `Ok(Some((user, auth)))` when they are valid (DRF's `request.user` and `request.auth`:
+    /// the token's claims for JWT, nothing for a password or a session), `Err` (a 401/403)
+    /// when they are present but bad.
+    async fn authenticate(
+        &self,
+        request: &Request,
+    ) -> Result<Option<(User, Option<Value>)>, ApiError>;
 
     /// The `WWW-Authenticate` challenge, when this scheme has one: it makes failures 401, not 403.
     fn authenticate_header(&self) -> Option<String> {
@@ -89,7 +95,10 @@ pub fn parse_basic_credentials(parts: &[&[u8]]) -> Result<(String, String), ApiE
 
 #[async_trait(?Send)]
 impl Authentication for BasicAuthentication {
-    async fn authenticate(&self, request: &Request) -> Result<Option<User>, ApiError> {
+    async fn authenticate(
+        &self,
+        request: &Request,
+    ) -> Result<Option<(User, Option<Value>)>, ApiError> {
         let header = authorization_header(request);
         let parts = split_parts(&header);
         if parts
@@ -110,7 +119,7 @@ impl Authentication for BasicAuthentication {
             )
             .await?;
         match checked {
-            LoginCheck::Passed(user) => Ok(Some(user)),
+            LoginCheck::Passed(user) => Ok(Some((user, None))),
             LoginCheck::Failed => Err(ApiError::authentication_failed(
                 "Invalid username/password.",
             )),

@@ -100,6 +100,11 @@ impl ApiError {
         }
     }
 
+    /// DRF's `NotFound`.
+    pub fn not_found() -> ApiError {
+        ApiError::detail(StatusCode::NOT_FOUND, "Not found.")
+    }
+
     pub fn method_not_allowed(method: &str) -> ApiError {
         ApiError::detail(
             StatusCode::METHOD_NOT_ALLOWED,

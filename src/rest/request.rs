@@ -21,6 +21,8 @@ pub struct Request {
     payload: Option<Payload>,
     /// The authenticated user; `None` is DRF's `AnonymousUser`.
     pub user: Option<User>,
+    /// DRF's `request.auth`: what the credentials carried (a JWT's claims), when they did.
+    pub auth: Option<Value>,
     pub client_ip: Option<IpAddr>,
     /// The address that stands for the client in per-client counts (an IPv6 prefix).
     pub client_bucket: Option<IpAddr>,
@@ -40,6 +42,7 @@ impl Request {
             http,
             payload: Some(payload),
             user: None,
+            auth: None,
             client_ip,
             client_bucket: client_ip,
             body_limits,

@@ -36,6 +36,10 @@ pub fn render(
     renderer: Renderer,
     page: &Page<'_>,
 ) -> HttpResponse {
+    // DRF renders no data as no body, and then sends no Content-Type (a 204).
+    if data.is_null() && status == StatusCode::NO_CONTENT {
+        return HttpResponse::build(status).finish();
+    }
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, renderer.content_type()))
         .body(renderer.render(data, status, page))

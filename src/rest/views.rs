@@ -254,8 +254,9 @@ impl APIView {
         request: &mut Request,
     ) -> Result<(), ApiError> {
         for class in policies.authentication {
-            if let Some(user) = class.authenticate(request).await? {
+            if let Some((user, auth)) = class.authenticate(request).await? {
                 request.user = Some(user);
+                request.auth = auth;
                 return Ok(());
             }
         }

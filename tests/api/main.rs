@@ -8,6 +8,7 @@ mod bounds;
 mod browser;
 mod cli;
 mod custom_views;
+mod families;
 mod hardening;
 mod hello;
 mod helpers;

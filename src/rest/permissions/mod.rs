@@ -135,6 +135,7 @@ mod tests {
             is_active: true,
             is_staff,
             is_superuser: false,
+            tokens_valid_after: 0,
         })
     }
 

@@ -32,6 +32,7 @@ use super::{Hit, Rate, StoreError, ThrottleStore};
 use crate::accounts::Accounts;
 use crate::addresses::ClientBuckets;
 use crate::clock::now;
+use crate::events::SecurityEvent;
 use crate::models::users::User;
 use crate::rest::client::ident;
 use crate::rest::exceptions::ApiError;
@@ -145,7 +146,13 @@ impl LoginFailureLimiter {
         let client = client.map(|ip| self.buckets.bucket(ip));
         let attempt = match self.reserve(username, client).await? {
             Ok(attempt) => attempt,
-            Err(wait) => return Ok(LoginCheck::Locked { wait }),
+            Err(wait) => {
+                SecurityEvent::new("login_throttled")
+                    .client(client)
+                    .with("username_hash", username_hash(username))
+                    .emit();
+                return Ok(LoginCheck::Locked { wait });
+            }
         };
         let checked = accounts.authenticate(username, password, client).await;
         match checked {
@@ -153,7 +160,14 @@ impl LoginFailureLimiter {
                 self.give_back(attempt).await;
                 Ok(LoginCheck::Passed(user))
             }
-            Ok(_) => Ok(LoginCheck::Failed),
+            Ok(user) => {
+                SecurityEvent::new("login_failed")
+                    .user(user.map(|user| user.id))
+                    .client(client)
+                    .with("username_hash", username_hash(username))
+                    .emit();
+                Ok(LoginCheck::Failed)
+            }
             // Not a failed guess (the queue was full, the database down): give it back.
             Err(error) => {
                 self.give_back(attempt).await;
@@ -164,8 +178,7 @@ impl LoginFailureLimiter {
 
     /// `client` is already the client's bucket.
     fn keys(&self, username: &str, client: Option<IpAddr>) -> [(String, Rate); 3] {
-        // Hashed: a key of bounded length, whatever was typed.
-        let user = hex::encode(&Sha256::digest(username.as_bytes())[..16]);
+        let user = username_hash(username);
         let address = ident(client);
         [
             (format!("login_pair_{address}_{user}"), self.rates.pair),
@@ -263,6 +276,12 @@ impl LoginFailureLimiter {
             log::error!("{error}; the login failure limits hold per instance meanwhile");
         }
     }
+}
+
+/// A username as keys and logs hold it: hashed, so of bounded length whatever was typed, and
+/// never a password typed into the wrong field.
+fn username_hash(username: &str) -> String {
+    hex::encode(&Sha256::digest(username.as_bytes())[..16])
 }
 
 #[cfg(test)]

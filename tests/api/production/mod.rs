@@ -5,6 +5,7 @@
 //! postgres://postgres@127.0.0.1:5432/test), Redis (`REDIS_TEST_URL`, default
 //! redis://127.0.0.1:6379) and nginx (/usr/sbin/nginx). A missing service fails the test.
 
+mod families;
 mod instances;
 mod nginx;
 mod postgres;

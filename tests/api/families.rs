@@ -1,0 +1,261 @@
+//! Logout that really logs out (`TOKEN_FAMILIES=true`): refresh families with reuse detection,
+//! access tokens that end with their family or the user's token epoch, the sessions API.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const FAMILIES: (&str, &str) = ("TOKEN_FAMILIES", "true");
+
+async fn spawn_families_app(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![FAMILIES];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(&vars).await;
+    app.seed_reference_users();
+    app
+}
+
+fn revoked_access() -> serde_json::Value {
+    json!({
+        "detail": "Given token not valid for any token type",
+        "code": "token_not_valid",
+        "messages": [{
+            "token_class": "AccessToken",
+            "token_type": "access",
+            "message": "Token is revoked",
+        }],
+    })
+}
+
+/// A rotation: the new (access, refresh).
+async fn rotate(app: &TestApp, refresh: &str) -> (String, String) {
+    let reply = app.refresh(refresh).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    (
+        reply.body["access"].as_str().unwrap().to_string(),
+        reply.body["refresh"].as_str().unwrap().to_string(),
+    )
+}
+
+fn blacklisted() -> serde_json::Value {
+    json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
+}
+
+#[tokio::test]
+async fn tokens_carry_their_family_and_rotation_keeps_it() {
+    let app = spawn_families_app(&[]).await;
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let sid = claims(&refresh)["sid"].as_str().unwrap().to_string();
+    assert_eq!(sid.len(), 32);
+    assert_eq!(claims(&access)["sid"], sid.as_str());
+    let keys: Vec<String> = claims(&refresh)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["token_type", "exp", "iat", "jti", "user_id", "sid"]);
+    let (access2, refresh2) = rotate(&app, &refresh).await;
+    assert_eq!(claims(&refresh2)["sid"], sid.as_str());
+    assert_eq!(claims(&access2)["sid"], sid.as_str());
+    app.hello_with_token(&access2)
+        .await
+        .assert_json(200, hello_world());
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
+    let app = spawn_families_app(&[]).await;
+    let (first, access) = app.obtain("vitor", PASSWORD).await;
+    let (access2, second) = rotate(&app, &first).await;
+    // The thief replays the first token: refused, and the family ends.
+    app.refresh(&first).await.assert_unauthorized(blacklisted());
+    app.refresh(&second)
+        .await
+        .assert_unauthorized(blacklisted());
+    for token in [&access, &access2] {
+        app.hello_with_token(token)
+            .await
+            .assert_unauthorized(revoked_access());
+    }
+    let verify = app.verify(&second).await;
+    assert_eq!(verify.status, 400, "{}", verify.text);
+    // Another family of the same user is untouched.
+    let (_, other) = app.obtain("vitor", PASSWORD).await;
+    app.hello_with_token(&other)
+        .await
+        .assert_json(200, hello_world());
+}
+
+#[tokio::test]
+async fn a_replay_within_the_grace_window_is_refused_without_revoking() {
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "30")]).await;
+    let (first, _) = app.obtain("vitor", PASSWORD).await;
+    let (access2, second) = rotate(&app, &first).await;
+    app.refresh(&first).await.assert_unauthorized(blacklisted());
+    app.hello_with_token(&access2)
+        .await
+        .assert_json(200, hello_world());
+    rotate(&app, &second).await;
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_let_exactly_one_through() {
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "30")]).await;
+    let (refresh, _) = app.obtain("vitor", PASSWORD).await;
+    let replies = futures_util::future::join_all((0..10).map(|_| app.refresh(&refresh))).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn blacklisting_a_refresh_token_ends_its_access_tokens() {
+    let app = spawn_families_app(&[]).await;
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .post("/api/token/blacklist/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(revoked_access());
+}
+
+#[tokio::test]
+async fn the_sessions_api_lists_and_ends_sessions() {
+    let app = spawn_families_app(&[]).await;
+    let (_, phone) = app.obtain("vitor", PASSWORD).await;
+    let laptop = app
+        .client
+        .post(app.url("/api/token/"))
+        .header("User-Agent", "Laptop/1.0")
+        .json(&json!({"username": "vitor", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let laptop: serde_json::Value = laptop.json().await.unwrap();
+    let laptop_access = laptop["access"].as_str().unwrap().to_string();
+    let list = app
+        .send(app.request("GET", "/api/sessions/").bearer_auth(&phone))
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let sessions = list.body.as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let laptop_session = sessions
+        .iter()
+        .find(|s| s["user_agent"] == "Laptop/1.0")
+        .unwrap();
+    assert_eq!(laptop_session["ip"], "127.0.0.1");
+    let id = laptop_session["id"].as_str().unwrap();
+    // Another user cannot end it, nor learn that it exists.
+    let (_, admin) = app.obtain("admin", PASSWORD).await;
+    let other = app
+        .send(
+            app.request("DELETE", &format!("/api/sessions/{id}/"))
+                .bearer_auth(&admin),
+        )
+        .await;
+    assert_eq!(other.status, 404);
+    let missing = app
+        .send(
+            app.request("DELETE", "/api/sessions/nonexistent/")
+                .bearer_auth(&admin),
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.body.clone()),
+        (404, other.body.clone())
+    );
+    // The owner ends it: its access token stops at once.
+    let ended = app
+        .send(
+            app.request("DELETE", &format!("/api/sessions/{id}/"))
+                .bearer_auth(&phone),
+        )
+        .await;
+    assert_eq!(ended.status, 204);
+    assert!(ended.text.is_empty());
+    app.hello_with_token(&laptop_access)
+        .await
+        .assert_unauthorized(revoked_access());
+    app.hello_with_token(&phone)
+        .await
+        .assert_json(200, hello_world());
+    // Anonymous: 401.
+    let anonymous = app.send(app.request("GET", "/api/sessions/")).await;
+    assert_eq!(anonymous.status, 401);
+}
+
+#[tokio::test]
+async fn logout_everywhere_ends_every_token_of_the_user() {
+    let app = spawn_families_app(&[]).await;
+    let (refresh_a, access_a) = app.obtain("vitor", PASSWORD).await;
+    let (_, access_b) = app.obtain("vitor", PASSWORD).await;
+    let (_, other_user) = app.obtain("admin", PASSWORD).await;
+    let reply = app
+        .send(
+            app.request("DELETE", "/api/sessions/")
+                .bearer_auth(&access_b),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.text);
+    for access in [&access_a, &access_b] {
+        app.hello_with_token(access)
+            .await
+            .assert_unauthorized(revoked_access());
+    }
+    app.refresh(&refresh_a)
+        .await
+        .assert_unauthorized(blacklisted());
+    app.hello_with_token(&other_user)
+        .await
+        .assert_json(200, hello_world());
+    // Signing in again works at once (the epoch is to the second: wait past it).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, fresh) = app.obtain("vitor", PASSWORD).await;
+    app.hello_with_token(&fresh)
+        .await
+        .assert_json(200, hello_world());
+}
+
+#[tokio::test]
+async fn a_password_change_ends_old_tokens_even_without_families() {
+    // The token epoch holds with default settings too.
+    let app = spawn_seeded_app().await;
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed = run_portcullis(
+        std::env::temp_dir().as_path(),
+        &["changepassword", "vitor"],
+        "New-Passw0rd!2026\n",
+        &[("DATABASE_URL", app.database_url.as_str())],
+    );
+    assert!(changed.status.success());
+    // Within the user cache's staleness bound (1 s).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(revoked_access());
+    app.refresh(&refresh)
+        .await
+        .assert_unauthorized(blacklisted());
+}
+
+#[tokio::test]
+async fn the_sessions_api_is_not_mounted_without_families() {
+    let app = spawn_seeded_app().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let reply = app
+        .send(app.request("GET", "/api/sessions/").bearer_auth(&access))
+        .await;
+    assert_eq!(reply.status, 404);
+    assert!(claims(&access).get("sid").is_none());
+}
