@@ -31,6 +31,7 @@ const REST_LAYERS: &[&str] = &[
     "exceptions",
     "fields",
     "client",
+    "csrf",
     "parsers",
     "renderers",
     "negotiation",

@@ -13,6 +13,7 @@ use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
 use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
+use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Families;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::serializers::TokenService;
@@ -166,6 +167,19 @@ impl AppState {
                 .token_families
                 .then(|| Arc::clone(&self.revoked)),
         }
+    }
+
+    /// Browser mode's refresh-token cookie, when `TOKEN_COOKIE` is on.
+    pub fn token_cookie(&self) -> Option<Arc<TokenCookie>> {
+        let config = &self.config;
+        config.jwt.token_cookie.then(|| {
+            Arc::new(TokenCookie {
+                secure: config.admin.session_cookie_secure,
+                max_age: config.jwt.refresh_token_lifetime as i64,
+                trusted_origins: config.admin.csrf_trusted_origins.clone(),
+                trusted_proxies: config.pipeline.trusted_proxies.clone(),
+            })
+        })
     }
 
     /// The settings' class lists as trait objects, in the configured order.

@@ -21,6 +21,7 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
     views.extend(token_views(
         Arc::clone(&state.tokens),
         &state.bearer_challenge(),
+        state.token_cookie(),
     ));
     if state.config.jwt.token_families {
         views.extend(crate::jwt::sessions::session_views(Arc::clone(

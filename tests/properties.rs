@@ -32,12 +32,12 @@ use proptest::sample::Index;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{Map, Value, json};
 
-use portcullis::admin::csrf::{self, TokenSource};
 use portcullis::config::Config;
 use portcullis::jwt::tokens::{Lifetimes, Token, TokenType};
 use portcullis::jwt::{JwtAlgorithm, TokenBackend};
 use portcullis::rest::authentication::{parse_basic_credentials, split_parts};
 use portcullis::rest::client::client_ip;
+use portcullis::rest::csrf::{self, TokenSource};
 use portcullis::rest::exceptions::ApiError;
 use portcullis::rest::negotiation::negotiate;
 use portcullis::rest::parsers;

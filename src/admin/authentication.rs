@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use ipnet::IpNet;
 
 use crate::accounts::Accounts;
-use crate::admin::csrf::{self, RequestOrigin, TokenSource};
 use crate::admin::session::{self, SessionStore};
 use crate::models::users::User;
 use crate::rest::authentication::Authentication;
+use crate::rest::csrf::{self, RequestOrigin, TokenSource};
 use crate::rest::exceptions::ApiError;
 use crate::rest::request::Request;
 

@@ -9,7 +9,6 @@ use diesel::Connection;
 use minijinja::{Value, context};
 
 use crate::admin::Admin;
-use crate::admin::csrf;
 use crate::admin::forms::AdminForm;
 use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
 use crate::db;
@@ -17,6 +16,7 @@ use crate::events::SecurityEvent;
 use crate::models::users::User;
 use crate::models::{tokens, users};
 use crate::rest::ApiError;
+use crate::rest::csrf;
 
 /// Rows shown at most: the page stays small; `flushexpiredtokens` keeps the table short.
 const MAX_TOKENS: i64 = 200;

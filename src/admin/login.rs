@@ -9,12 +9,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 
 use crate::admin::Admin;
-use crate::admin::csrf;
 use crate::admin::forms::AdminForm;
 use crate::admin::pages::{self, builder, csrf_failure, html, redirect, render, safe_next};
 use crate::admin::session::{self, SessionStore};
 use crate::rest::ApiError;
 use crate::rest::client::client_ip;
+use crate::rest::csrf;
 use crate::rest::throttling::failures::LoginCheck;
 
 /// Django's message for every failed sign-in: it does not say which part was wrong.

@@ -1,7 +1,6 @@
 //! The administrators' side: HTML login/logout/dashboard, server-side sessions and CSRF.
 
 pub mod authentication;
-pub mod csrf;
 pub mod dashboard;
 pub mod forms;
 pub mod login;
@@ -19,6 +18,7 @@ use crate::accounts::Accounts;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::models::users::User;
 use crate::rest::ApiError;
+use crate::rest::csrf;
 use crate::rest::request::BodyLimits;
 use crate::rest::throttling::failures::LoginFailureLimiter;
 use session::{Session, SessionStore};

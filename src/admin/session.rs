@@ -89,7 +89,7 @@ impl SessionStore {
         let mut bytes = [0u8; KEY_BYTES];
         getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
         let key = hex::encode(bytes);
-        let csrf_secret = super::csrf::new_secret();
+        let csrf_secret = crate::rest::csrf::new_secret();
         let expires_at = now_seconds() + self.cookie_age as i64;
         let (k, s) = (key.clone(), csrf_secret.clone());
         db::run(&self.pool, move |conn| {

@@ -60,6 +60,8 @@ pub struct JwtSettings {
     pub refresh_reuse_grace: u64,
     /// `REVOCATION_TTL_MS`: how stale this instance's set of revoked families may be.
     pub revocation_ttl: Duration,
+    /// `TOKEN_COOKIE`: browser mode, the refresh token in an `HttpOnly` cookie.
+    pub token_cookie: bool,
 }
 
 /// DRF's `REST_FRAMEWORK` settings: the default class lists and request limits.
@@ -168,6 +170,7 @@ impl Config {
                 token_families: vars.boolean("TOKEN_FAMILIES", false)?,
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
+                token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
             },
             pipeline: PipelineSettings {
                 authentication_classes: vars

@@ -2,6 +2,7 @@
 
 pub mod authentication;
 pub mod backends;
+pub mod cookie;
 pub mod exceptions;
 pub mod families;
 pub mod revocations;

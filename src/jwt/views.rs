@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderValue};
 use serde_json::Value;
 
+use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Device;
 use crate::jwt::serializers::TokenService;
 use crate::rest::metadata::FieldInfo;
@@ -31,6 +32,21 @@ impl Action {
             Action::Refresh => service.refresh(data, device.ip).await,
             Action::Verify => service.verify(data).await,
             Action::Blacklist => service.blacklist(data, device.ip).await,
+        }
+    }
+}
+
+impl Action {
+    /// Browser mode: a new refresh token moves from the body into the cookie; a blacklisted
+    /// one's cookie is cleared.
+    fn cookie_update(self, cookie: &TokenCookie, body: &mut Value) -> Option<HeaderValue> {
+        match self {
+            Action::ObtainPair | Action::Refresh => body
+                .as_object_mut()?
+                .remove("refresh")
+                .and_then(|refresh| refresh.as_str().map(|token| cookie.set(token))),
+            Action::Blacklist => Some(cookie.clear()),
+            Action::Verify => None,
         }
     }
 }
@@ -87,11 +103,17 @@ const TOKEN_VIEWS: [TokenView; 4] = [
 
 /// The four views with their paths: no authentication, no permission, the default throttles,
 /// and a Bearer challenge on their 401s (simplejwt's `TokenViewBase.get_authenticate_header`).
-pub fn token_views(service: Arc<TokenService>, challenge: &str) -> Vec<(&'static str, APIView)> {
+/// With `cookie` (browser mode), the refresh token travels in it (see `cookie.rs`).
+pub fn token_views(
+    service: Arc<TokenService>,
+    challenge: &str,
+    cookie: Option<Arc<TokenCookie>>,
+) -> Vec<(&'static str, APIView)> {
     TOKEN_VIEWS
         .iter()
         .map(|view| {
             let service = Arc::clone(&service);
+            let cookie = cookie.clone();
             let action = view.action;
             let api_view = APIView::new(view.name)
                 .description(view.description)
@@ -101,8 +123,13 @@ pub fn token_views(service: Arc<TokenService>, challenge: &str) -> Vec<(&'static
                 .www_authenticate(challenge.to_string())
                 .post(move |mut request| {
                     let service = Arc::clone(&service);
+                    let cookie = cookie.clone();
                     async move {
-                        let data = request.data().await?;
+                        let mut data = request.data().await?;
+                        let reads_cookie = matches!(action, Action::Refresh | Action::Blacklist);
+                        if let Some(cookie) = cookie.as_deref().filter(|_| reads_cookie) {
+                            cookie.fill_from_cookie(&request, &mut data)?;
+                        }
                         let device = Device {
                             ip: request.client_ip,
                             user_agent: request
@@ -110,12 +137,19 @@ pub fn token_views(service: Arc<TokenService>, challenge: &str) -> Vec<(&'static
                                 .map(|ua| String::from_utf8_lossy(ua).into_owned())
                                 .unwrap_or_default(),
                         };
-                        let mut response = Response::ok(action.run(&service, data, &device).await?);
+                        let mut body = action.run(&service, data, &device).await?;
+                        let set_cookie = cookie
+                            .as_deref()
+                            .and_then(|cookie| action.cookie_update(cookie, &mut body));
+                        let mut response = Response::ok(body);
                         // RFC 6749 §5.1: tokens are never stored by a cache on the way.
                         response.headers.extend([
                             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                             (header::PRAGMA, HeaderValue::from_static("no-cache")),
                         ]);
+                        response
+                            .headers
+                            .extend(set_cookie.map(|value| (header::SET_COOKIE, value)));
                         Ok(response)
                     }
                 });

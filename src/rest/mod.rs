@@ -2,6 +2,7 @@
 
 pub mod authentication;
 pub mod client;
+pub mod csrf;
 pub mod exceptions;
 pub mod fields;
 pub mod metadata;

@@ -240,3 +240,94 @@ async fn walk_through(app: &TestApp, browser: &Client, jti: &str) -> Result<(), 
     assert_eq!(path_of(browser).await, "/admin/login/");
     Ok(())
 }
+
+/// Browser mode end to end: the example page signs in (refresh token in an HttpOnly cookie),
+/// calls `/hello/`, refreshes on a 401, lists its session and logs out.
+#[tokio::test]
+async fn the_browser_mode_page_signs_in_refreshes_and_logs_out_in_chromium() {
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "true"), ("TOKEN_COOKIE", "true")]).await;
+    app.seed_reference_users();
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&driver, profile.path()).await;
+    let outcome = browser_mode_walk(&app, &browser).await;
+    let _ = browser.close().await;
+    outcome.unwrap();
+}
+
+async fn click(browser: &Client, css: &str) -> Result<(), String> {
+    let element = browser
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?;
+    element.click().await.map_err(|e| format!("{css}: {e}"))
+}
+
+async fn browser_mode_walk(app: &TestApp, browser: &Client) -> Result<(), String> {
+    browser
+        .goto(&app.url("/static/demo/index.html"))
+        .await
+        .map_err(|e| e.to_string())?;
+    text_equal(browser, "#status", "Not signed in.").await;
+    for (css, value) in [("#username", "vitor"), ("#password", PASSWORD)] {
+        browser
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| e.to_string())?
+            .send_keys(value)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    click(browser, "#login").await?;
+    text_equal(browser, "#status", "Signed in as vitor.").await;
+    // The page cannot read the refresh token: no cookie is visible to script.
+    let visible = browser
+        .execute("return document.cookie", vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    if visible
+        .as_str()
+        .is_some_and(|c| c.contains("refresh_token"))
+    {
+        return Err(format!(
+            "the refresh cookie is readable by script: {visible}"
+        ));
+    }
+    click(browser, "#hello").await?;
+    text_equal(browser, "#output", "200 Hello, World!").await;
+    save_screenshot(browser, "browser-mode-signed-in.png").await;
+
+    // The access token expires (here: is thrown away): the next call refreshes with the cookie.
+    browser
+        .execute(
+            "window.portcullisDemo.access = 'expired'; return null",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    click(browser, "#hello").await?;
+    text_when(browser, "#log", |log| {
+        log.contains("refreshed the access token")
+    })
+    .await;
+    text_equal(browser, "#output", "200 Hello, World!").await;
+
+    click(browser, "#sessions").await?;
+    let sessions = text_when(browser, "#session-list", |list| {
+        list.contains("(this device)")
+    })
+    .await;
+    if !sessions.contains("127.0.0.1") {
+        return Err(format!("session list without its address: {sessions}"));
+    }
+    save_screenshot(browser, "browser-mode-sessions.png").await;
+
+    click(browser, "#logout").await?;
+    text_equal(browser, "#status", "Signed out.").await;
+    click(browser, "#hello").await?;
+    // No access token, and the refresh cookie is gone: the call stays refused.
+    text_when(browser, "#output", |text| text.starts_with("401")).await;
+    text_when(browser, "#log", |log| log.contains("refresh refused")).await;
+    save_screenshot(browser, "browser-mode-signed-out.png").await;
+    Ok(())
+}

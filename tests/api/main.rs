@@ -19,6 +19,7 @@ mod sessions;
 mod smoke;
 mod throttling;
 mod token_blacklist;
+mod token_cookie;
 mod token_obtain;
 mod token_refresh;
 mod token_verify;
