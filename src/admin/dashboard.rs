@@ -11,10 +11,11 @@ use minijinja::{Value, context};
 use crate::admin::Admin;
 use crate::admin::forms::AdminForm;
 use crate::admin::pages::{builder, csrf_failure, format_time, html, redirect, render};
+use crate::clock::now_seconds;
 use crate::db;
 use crate::events::SecurityEvent;
 use crate::models::users::User;
-use crate::models::{tokens, users};
+use crate::models::{families, tokens, users};
 use crate::rest::ApiError;
 use crate::rest::csrf;
 
@@ -63,13 +64,16 @@ pub async fn index(
     let Some((session, user)) = admin.staff_session(&http).await? else {
         return Ok(redirect(LOGIN_REDIRECT).finish());
     };
-    let (user_list, token_list) = db::run(admin.accounts.pool(), |conn| {
+    let now = now_seconds();
+    let (user_list, token_list, live) = db::run(admin.accounts.pool(), move |conn| {
         Ok((
             users::list(conn)?,
             tokens::list_outstanding(conn, MAX_TOKENS)?,
+            families::live_counts(conn, now)?,
         ))
     })
     .await?;
+    let live: HashMap<i32, i64> = live.into_iter().collect();
     let users: Vec<Value> = user_list
         .into_iter()
         .map(|u| {
@@ -81,6 +85,7 @@ pub async fn index(
                 is_staff => u.is_staff,
                 is_superuser => u.is_superuser,
                 last_login => u.last_login.map_or_else(|| "never".to_string(), format_time),
+                sessions => live.get(&u.id).copied().unwrap_or(0),
             }
         })
         .collect();

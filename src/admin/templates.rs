@@ -72,6 +72,7 @@ mod tests {
                 users => vec![context! {
                     id => 2, username => evil, email => evil, is_active => true,
                     is_staff => false, is_superuser => false, last_login => "never",
+                    sessions => 1,
                 }],
                 tokens => vec![context! {
                     jti => evil, username => evil, created_at => "x", expires_at => "y",

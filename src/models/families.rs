@@ -151,6 +151,16 @@ pub fn list_live(conn: &mut DbConnection, user_id: i32, now: i64) -> QueryResult
         .load(conn)
 }
 
+/// Live families per user (user id, count), for the administrators' user list.
+pub fn live_counts(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<(i32, i64)>> {
+    token_families::table
+        .filter(token_families::revoked_at.is_null())
+        .filter(token_families::expires_at.gt(now))
+        .group_by(token_families::user_id)
+        .select((token_families::user_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// Families revoked at or after `since` whose tokens can still be valid (`expires_at` after
 /// `now` minus `leeway`): (sid, expires_at, revoked_at).
 pub fn revoked_since(

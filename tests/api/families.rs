@@ -259,3 +259,42 @@ async fn the_sessions_api_is_not_mounted_without_families() {
     assert_eq!(reply.status, 404);
     assert!(claims(&access).get("sid").is_none());
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_live_sessions_and_ends_them() {
+    use crate::admin::{browser, dashboard_token, page_text, post_login, staff};
+    let app = spawn_families_app(&[]).await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    app.obtain("vitor", PASSWORD).await;
+    app.create_user("boss", PASSWORD, staff());
+    let boss = browser();
+    assert_eq!(
+        post_login(&app, &boss, "boss", PASSWORD, None)
+            .await
+            .status(),
+        302
+    );
+    let page = page_text(&app, &boss, "/admin/").await;
+    let row = page
+        .split("<tr>")
+        .find(|row| row.contains(">vitor<"))
+        .unwrap();
+    assert!(row.contains("<td>2</td>"), "{row}");
+    let token = dashboard_token(&app, &boss).await;
+    let response = boss
+        .post(app.url("/admin/users/logout/"))
+        .form(&[("csrfmiddlewaretoken", token.as_str()), ("user_id", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/admin/?done=logged-out");
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(revoked_access());
+    let page = page_text(&app, &boss, "/admin/").await;
+    let row = page
+        .split("<tr>")
+        .find(|row| row.contains(">vitor<"))
+        .unwrap();
+    assert!(row.contains("<td>0</td>"), "{row}");
+}
