@@ -22,6 +22,7 @@ use portcullis::hashers::{PasswordHasher, hash_password};
 use portcullis::jwt::JwtAlgorithm;
 use portcullis::jwt::TokenBackend;
 use portcullis::jwt::authentication::JWTAuthentication;
+use portcullis::jwt::keys::JwtKeys;
 use portcullis::jwt::tokens::{Lifetimes, Token, TokenType};
 use portcullis::models::users::{self, NewUser, User};
 use portcullis::rest::Request;
@@ -89,6 +90,7 @@ fn access_token(backend: &TokenBackend) -> String {
     Token::refresh_for_user(1, LIFETIMES, issued)
         .access_token(LIFETIMES, issued, issued)
         .encode(backend)
+        .unwrap()
 }
 
 fn header_parsing(c: &mut Criterion) {
@@ -128,6 +130,26 @@ fn header_parsing(c: &mut Criterion) {
     group.finish();
 }
 
+/// (name, algorithm, PKCS#8 PEM private key) for RS256, ES256 and EdDSA, generated per run.
+fn asymmetric_keys() -> Vec<(&'static str, JwtAlgorithm, String)> {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+    let pem = |der: &[u8]| pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()));
+    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let rsa: Pkcs8V1Der = rsa.as_der().unwrap();
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    )
+    .unwrap();
+    let ec = ec.to_pkcs8v1().unwrap();
+    let ed = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+    let ed: Pkcs8V1Der = ed.as_der().unwrap();
+    vec![
+        ("rs256", JwtAlgorithm::RS256, pem(rsa.as_ref())),
+        ("es256", JwtAlgorithm::ES256, pem(ec.as_ref())),
+        ("eddsa", JwtAlgorithm::EdDSA, pem(ed.as_ref())),
+    ]
+}
+
 fn backend() -> TokenBackend {
     TokenBackend::new(SECRET, JwtAlgorithm::HS256, 0)
 }
@@ -156,6 +178,17 @@ fn token_validation(c: &mut Criterion) {
     group.bench_function("encode_access_hs256", |b| {
         b.iter(|| access_token(&backend).len())
     });
+    // The asymmetric algorithms next to HS256: verifying is what every request pays.
+    for (name, algorithm, private_key) in asymmetric_keys() {
+        let keys = JwtKeys::load(algorithm, Some(&private_key), None).unwrap();
+        let backend = TokenBackend::with_keys(keys, algorithm, 0, Default::default());
+        let raw = access_token(&backend);
+        group.bench_function(format!("parse_access_{name}"), |b| {
+            b.iter(|| {
+                Token::parse(black_box(&raw), &backend, Some(TokenType::Access), now()).is_ok()
+            })
+        });
+    }
     group.finish();
 }
 

@@ -8,13 +8,14 @@ use crate::admin::Admin;
 use crate::admin::authentication::SessionAuthentication;
 use crate::admin::session::SessionStore;
 use crate::admin::templates::Templates;
-use crate::config::{AuthenticationClass, Config, ThrottleClass};
+use crate::config::{AuthenticationClass, Config, Secret, ThrottleClass};
 use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
 use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
 use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Families;
+use crate::jwt::keys::JwtKeys;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::serializers::TokenService;
 use crate::jwt::tokens::Lifetimes;
@@ -46,6 +47,8 @@ pub enum StartupError {
     Templates(String),
     #[error("invalid setting REDIS_URL: {0}")]
     Redis(String),
+    #[error("the JWT keys: {0}")]
+    Keys(String),
     #[error("cannot start the HTTP server: {0}")]
     Server(#[from] std::io::Error),
 }
@@ -81,10 +84,18 @@ impl AppState {
             passwords.user_cache_ttl,
         ));
         let jwt = &config.jwt;
-        let backend = Arc::new(TokenBackend::new(
-            config.secret_key.as_bytes(),
+        // Checked when the settings were read; a failure here is a bug, reported as such.
+        let keys = JwtKeys::load(
+            jwt.algorithm,
+            jwt.signing_key.as_ref().map(Secret::expose),
+            jwt.verifying_key.as_deref(),
+        )
+        .map_err(StartupError::Keys)?;
+        let backend = Arc::new(TokenBackend::with_keys(
+            keys,
             jwt.algorithm,
             jwt.leeway,
+            jwt.audience.clone(),
         ));
         let store = throttle_store(&config)?;
         let login_failures = Arc::new(LoginFailureLimiter::new(

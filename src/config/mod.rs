@@ -15,7 +15,8 @@ use ipnet::IpNet;
 
 use crate::addresses::ClientBuckets;
 use crate::db::DbSettings;
-use crate::jwt::JwtAlgorithm;
+use crate::jwt::keys::JwtKeys;
+use crate::jwt::{Audience, JwtAlgorithm};
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
 use crate::rest::throttling::FailureMode;
@@ -49,6 +50,13 @@ pub struct JwtSettings {
     pub rotate_refresh_tokens: bool,
     pub blacklist_after_rotation: bool,
     pub algorithm: JwtAlgorithm,
+    /// `JWT_SIGNING_KEY(_FILE)`: the HMAC secret or the PEM private key; for HS* it defaults
+    /// to `SECRET_KEY`; `None` with a verifying key alone: a verify-only instance.
+    pub signing_key: Option<Secret>,
+    /// `JWT_VERIFYING_KEY(_FILE)`: a PEM public key (derived from the private key when unset).
+    pub verifying_key: Option<String>,
+    /// `JWT_AUDIENCE` / `JWT_ISSUER`.
+    pub audience: Audience,
     /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
     pub leeway: u64,
     /// Accepted `Authorization` schemes; the first is the challenge's.
@@ -127,6 +135,22 @@ pub struct ServerSettings {
     pub bench_endpoints: bool,
 }
 
+/// A setting that must never reach a log: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}: {message}")]
 pub struct ConfigError {
@@ -156,6 +180,28 @@ impl Config {
         let rates =
             classes::parse_rates(&vars.string("THROTTLE_RATES", "anon=100/min,user=1000/min"))
                 .map_err(|e| invalid("THROTTLE_RATES", e))?;
+        let algorithm = vars.parse("JWT_ALGORITHM", JwtAlgorithm::HS256)?;
+        let signing_key = vars
+            .text_or_file("JWT_SIGNING_KEY", "JWT_SIGNING_KEY_FILE")?
+            .or_else(|| algorithm.is_hmac().then(|| secret_key.clone()));
+        if algorithm.is_hmac() && signing_key.as_ref().is_some_and(|key| key.len() < 32) {
+            return Err(invalid(
+                "JWT_SIGNING_KEY",
+                "an HMAC key must be at least 32 bytes long",
+            ));
+        }
+        let verifying_key = vars.text_or_file("JWT_VERIFYING_KEY", "JWT_VERIFYING_KEY_FILE")?;
+        // Loaded once here so that a key that does not fit stops startup, naming the variable.
+        JwtKeys::load(algorithm, signing_key.as_deref(), verifying_key.as_deref()).map_err(
+            |e| {
+                let name = if signing_key.is_some() && !algorithm.is_hmac() {
+                    "JWT_SIGNING_KEY"
+                } else {
+                    "JWT_VERIFYING_KEY"
+                };
+                invalid(name, e)
+            },
+        )?;
         let config = Config {
             secret_key,
             secret_key_source,
@@ -164,7 +210,13 @@ impl Config {
                 refresh_token_lifetime: vars.parse("REFRESH_TOKEN_LIFETIME", 86_400)?,
                 rotate_refresh_tokens: vars.boolean("ROTATE_REFRESH_TOKENS", true)?,
                 blacklist_after_rotation: vars.boolean("BLACKLIST_AFTER_ROTATION", true)?,
-                algorithm: vars.parse("JWT_ALGORITHM", JwtAlgorithm::HS256)?,
+                algorithm,
+                signing_key: signing_key.map(Secret),
+                verifying_key,
+                audience: Audience {
+                    audience: vars.get("JWT_AUDIENCE").filter(|v| !v.is_empty()),
+                    issuer: vars.get("JWT_ISSUER").filter(|v| !v.is_empty()),
+                },
                 leeway: vars.parse("JWT_LEEWAY", 0)?,
                 auth_header_types: vars.list("AUTH_HEADER_TYPES", "Bearer"),
                 token_families: vars.boolean("TOKEN_FAMILIES", false)?,

@@ -69,6 +69,28 @@ impl Vars<'_> {
             .map(std::time::Duration::from_millis)
     }
 
+    /// A text given inline (`NAME`, where `\n` stands for a newline, as a PEM key in a one-line
+    /// variable needs) or as the path of a file holding it (`FILE_NAME`); not both.
+    pub(super) fn text_or_file(
+        &self,
+        name: &'static str,
+        file_name: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        let inline = self.get(name).filter(|v| !v.is_empty());
+        let path = self.get(file_name).filter(|v| !v.is_empty());
+        match (inline, path) {
+            (Some(_), Some(_)) => Err(invalid(
+                name,
+                format!("set {name} or {file_name}, not both"),
+            )),
+            (Some(text), None) => Ok(Some(text.replace("\\n", "\n"))),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(Some)
+                .map_err(|e| invalid(file_name, format!("cannot read {path}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub(super) fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).map(|v| v.to_ascii_lowercase()) {
             None => Ok(default),

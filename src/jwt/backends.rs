@@ -6,46 +6,132 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
 use crate::jwt::exceptions::TokenError;
+use crate::jwt::keys::JwtKeys;
 
 pub type Claims = Map<String, Value>;
 
-/// simplejwt's `ALGORITHM` setting: the signing algorithms offered for a shared secret.
+/// simplejwt's `ALGORITHM` setting: HMAC with a shared secret, or RSA, RSA-PSS, ECDSA and
+/// Ed25519 with a key pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {
     HS256,
     HS384,
     HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
 }
+
+const ALGORITHMS: [(&str, JwtAlgorithm); 12] = [
+    ("HS256", JwtAlgorithm::HS256),
+    ("HS384", JwtAlgorithm::HS384),
+    ("HS512", JwtAlgorithm::HS512),
+    ("RS256", JwtAlgorithm::RS256),
+    ("RS384", JwtAlgorithm::RS384),
+    ("RS512", JwtAlgorithm::RS512),
+    ("PS256", JwtAlgorithm::PS256),
+    ("PS384", JwtAlgorithm::PS384),
+    ("PS512", JwtAlgorithm::PS512),
+    ("ES256", JwtAlgorithm::ES256),
+    ("ES384", JwtAlgorithm::ES384),
+    ("EdDSA", JwtAlgorithm::EdDSA),
+];
 
 impl std::str::FromStr for JwtAlgorithm {
     type Err = String;
 
     fn from_str(value: &str) -> Result<JwtAlgorithm, String> {
-        match value {
-            "HS256" => Ok(JwtAlgorithm::HS256),
-            "HS384" => Ok(JwtAlgorithm::HS384),
-            "HS512" => Ok(JwtAlgorithm::HS512),
-            other => Err(format!("{other:?} is not one of HS256, HS384, HS512")),
+        ALGORITHMS
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, algorithm)| *algorithm)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALGORITHMS.iter().map(|(name, _)| *name).collect();
+                format!("{value:?} is not one of {}", names.join(", "))
+            })
+    }
+}
+
+impl JwtAlgorithm {
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512
+        )
+    }
+
+    /// The key type: `HMAC`, `RSA` (RS and PS), `EC` or `OKP` (Ed25519).
+    pub fn family(self) -> &'static str {
+        use JwtAlgorithm::*;
+        match self {
+            HS256 | HS384 | HS512 => "HMAC",
+            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => "RSA",
+            ES256 | ES384 => "EC",
+            EdDSA => "OKP",
         }
     }
+
+    pub(crate) fn jsonwebtoken(self) -> Algorithm {
+        use JwtAlgorithm::*;
+        match self {
+            HS256 => Algorithm::HS256,
+            HS384 => Algorithm::HS384,
+            HS512 => Algorithm::HS512,
+            RS256 => Algorithm::RS256,
+            RS384 => Algorithm::RS384,
+            RS512 => Algorithm::RS512,
+            PS256 => Algorithm::PS256,
+            PS384 => Algorithm::PS384,
+            PS512 => Algorithm::PS512,
+            ES256 => Algorithm::ES256,
+            ES384 => Algorithm::ES384,
+            EdDSA => Algorithm::EdDSA,
+        }
+    }
+}
+
+/// simplejwt's `AUDIENCE` and `ISSUER`: added to every new token, required on every token.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
 }
 
 pub struct TokenBackend {
     algorithm: Algorithm,
     header: String,
-    encoding_key: EncodingKey,
+    /// `None`: a verify-only instance.
+    encoding_key: Option<EncodingKey>,
     decoding_key: DecodingKey,
     validation: Validation,
     leeway: f64,
+    audience: Audience,
 }
 
 impl TokenBackend {
+    /// An HMAC backend (tests, tools): `secret` signs and verifies.
     pub fn new(secret: &[u8], algorithm: JwtAlgorithm, leeway: u64) -> TokenBackend {
-        let algorithm = match algorithm {
-            JwtAlgorithm::HS256 => Algorithm::HS256,
-            JwtAlgorithm::HS384 => Algorithm::HS384,
-            JwtAlgorithm::HS512 => Algorithm::HS512,
-        };
+        TokenBackend::with_keys(
+            JwtKeys::hmac(secret),
+            algorithm,
+            leeway,
+            Audience::default(),
+        )
+    }
+
+    pub fn with_keys(
+        keys: JwtKeys,
+        algorithm: JwtAlgorithm,
+        leeway: u64,
+        audience: Audience,
+    ) -> TokenBackend {
+        let algorithm = algorithm.jsonwebtoken();
         // The algorithm is pinned; time claims are checked below with PyJWT's rules
         // (jsonwebtoken's defaults: 60 s leeway and `exp < now` instead of `exp <= now`).
         let mut validation = Validation::new(algorithm);
@@ -54,25 +140,46 @@ impl TokenBackend {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.leeway = 0;
-        let header = format!(r#"{{"alg":"{algorithm:?}","typ":"JWT"}}"#);
+        let header = format!(r#"{{"alg":"{}","typ":"JWT"}}"#, algorithm_name(algorithm));
         TokenBackend {
             algorithm,
             header: URL_SAFE_NO_PAD.encode(header),
-            encoding_key: EncodingKey::from_secret(secret),
-            decoding_key: DecodingKey::from_secret(secret),
+            encoding_key: keys.signing,
+            decoding_key: keys.verifying,
             validation,
             leeway: leeway as f64,
+            audience,
         }
     }
 
-    /// Signs the claims, keeping their order, under the header `{"alg":"HS256","typ":"JWT"}`.
-    pub fn encode(&self, claims: &Claims) -> String {
-        let payload = serde_json::to_vec(claims).unwrap_or_default();
+    /// Whether this instance can issue tokens (it has a signing key).
+    pub fn can_sign(&self) -> bool {
+        self.encoding_key.is_some()
+    }
+
+    /// Signs the claims, keeping their order, under the header `{"alg":"HS256","typ":"JWT"}`,
+    /// with `aud` and `iss` appended when configured (as simplejwt's backend adds them).
+    /// `None` on a verify-only instance, or when the signer refuses (never with a key that
+    /// passed the startup check).
+    pub fn encode(&self, claims: &Claims) -> Option<String> {
+        let key = self.encoding_key.as_ref()?;
+        let mut with_audience;
+        let claims = if self.audience.audience.is_some() || self.audience.issuer.is_some() {
+            with_audience = claims.clone();
+            if let Some(audience) = &self.audience.audience {
+                with_audience.insert("aud".into(), audience.as_str().into());
+            }
+            if let Some(issuer) = &self.audience.issuer {
+                with_audience.insert("iss".into(), issuer.as_str().into());
+            }
+            &with_audience
+        } else {
+            claims
+        };
+        let payload = serde_json::to_vec(claims).ok()?;
         let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding_key, self.algorithm)
-                .expect("HMAC signing cannot fail with a secret key");
-        format!("{message}.{signature}")
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, self.algorithm).ok()?;
+        Some(format!("{message}.{signature}"))
     }
 
     /// Verifies signature and algorithm, then PyJWT's header checks and registered-claim checks
@@ -105,8 +212,38 @@ impl TokenBackend {
                 return Err(TokenError::Invalid);
             }
         }
+        self.check_audience(&claims)?;
         Ok(claims)
     }
+
+    /// PyJWT's `aud` and `iss` checks as simplejwt asks for them: only when configured (then
+    /// the claim is required); `aud` may be one string or a list of strings.
+    fn check_audience(&self, claims: &Claims) -> Result<(), TokenError> {
+        if let Some(expected) = &self.audience.audience {
+            let matches = match claims.get("aud") {
+                Some(Value::String(aud)) => aud == expected,
+                Some(Value::Array(auds)) => {
+                    auds.iter().all(Value::is_string)
+                        && auds.iter().any(|aud| aud.as_str() == Some(expected))
+                }
+                _ => false,
+            };
+            if !matches {
+                return Err(TokenError::Invalid);
+            }
+        }
+        if let Some(expected) = &self.audience.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(expected)
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(())
+    }
+}
+
+/// The `alg` header value (jsonwebtoken's `Debug` names match the JOSE names).
+fn algorithm_name(algorithm: Algorithm) -> String {
+    format!("{algorithm:?}")
 }
 
 /// PyJWT refuses critical header extensions it does not implement (`crit`) and unencoded
@@ -151,9 +288,11 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_claim_order_and_header() {
-        let token = backend().encode(&claims(
-            json!({"token_type": "access", "exp": 2000, "iat": 1000}),
-        ));
+        let token = backend()
+            .encode(&claims(
+                json!({"token_type": "access", "exp": 2000, "iat": 1000}),
+            ))
+            .unwrap();
         let header = URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
             .unwrap();
@@ -167,18 +306,19 @@ mod tests {
 
     #[test]
     fn expiry_is_inclusive_like_pyjwt() {
-        let token = backend().encode(&claims(json!({"exp": 2000})));
+        let token = backend().encode(&claims(json!({"exp": 2000}))).unwrap();
         assert_eq!(backend().decode(&token, 2000.0), Err(TokenError::Expired));
         assert!(backend().decode(&token, 1999.5).is_ok());
     }
 
     #[test]
     fn other_keys_algorithms_and_none_are_invalid() {
-        let token = backend().encode(&claims(json!({"exp": 2000})));
+        let token = backend().encode(&claims(json!({"exp": 2000}))).unwrap();
         let other_key = TokenBackend::new(&[8u8; 32], JwtAlgorithm::HS256, 0);
         assert_eq!(other_key.decode(&token, 0.0), Err(TokenError::Invalid));
         let hs512 = TokenBackend::new(&[7u8; 32], JwtAlgorithm::HS512, 0)
-            .encode(&claims(json!({"exp": 2000})));
+            .encode(&claims(json!({"exp": 2000})))
+            .unwrap();
         assert_eq!(backend().decode(&hs512, 0.0), Err(TokenError::Invalid));
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let payload = token.split('.').nth(1).unwrap();
@@ -192,7 +332,8 @@ mod tests {
     #[test]
     fn expired_and_badly_signed_is_invalid() {
         let token = TokenBackend::new(&[8u8; 32], JwtAlgorithm::HS256, 0)
-            .encode(&claims(json!({"exp": 1})));
+            .encode(&claims(json!({"exp": 1})))
+            .unwrap();
         assert_eq!(backend().decode(&token, 100.0), Err(TokenError::Invalid));
     }
 
@@ -203,7 +344,7 @@ mod tests {
             json!({"exp": 2000, "jti": null}),
             json!({"exp": 2000, "sub": 1}),
         ] {
-            let token = backend().encode(&claims(claims_value));
+            let token = backend().encode(&claims(claims_value)).unwrap();
             assert_eq!(backend().decode(&token, 0.0), Err(TokenError::Invalid));
         }
         let message = |header: &str| {
@@ -225,19 +366,25 @@ mod tests {
 
     #[test]
     fn time_claims_are_read_as_python_int_reads_them() {
-        let expired = backend().encode(&claims(json!({"exp": true})));
+        let expired = backend().encode(&claims(json!({"exp": true}))).unwrap();
         assert_eq!(backend().decode(&expired, 10.0), Err(TokenError::Expired));
-        let text_iat = backend().encode(&claims(json!({"exp": 2000, "iat": "1000", "nbf": true})));
+        let text_iat = backend()
+            .encode(&claims(json!({"exp": 2000, "iat": "1000", "nbf": true})))
+            .unwrap();
         assert!(backend().decode(&text_iat, 1500.0).is_ok());
-        let future = backend().encode(&claims(json!({"exp": 2000, "nbf": "1900"})));
+        let future = backend()
+            .encode(&claims(json!({"exp": 2000, "nbf": "1900"})))
+            .unwrap();
         assert_eq!(backend().decode(&future, 1500.0), Err(TokenError::Invalid));
     }
 
     #[test]
     fn future_iat_and_non_numeric_exp_are_invalid() {
-        let future = backend().encode(&claims(json!({"exp": 5000, "iat": 4000})));
+        let future = backend()
+            .encode(&claims(json!({"exp": 5000, "iat": 4000})))
+            .unwrap();
         assert_eq!(backend().decode(&future, 1000.0), Err(TokenError::Invalid));
-        let text_exp = backend().encode(&claims(json!({"exp": "soon"})));
+        let text_exp = backend().encode(&claims(json!({"exp": "soon"}))).unwrap();
         assert_eq!(
             backend().decode(&text_exp, 1000.0),
             Err(TokenError::Invalid)

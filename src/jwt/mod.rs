@@ -5,11 +5,12 @@ pub mod backends;
 pub mod cookie;
 pub mod exceptions;
 pub mod families;
+pub mod keys;
 pub mod revocations;
 pub mod serializers;
 pub mod sessions;
 pub mod tokens;
 pub mod views;
 
-pub use backends::{JwtAlgorithm, TokenBackend};
+pub use backends::{Audience, JwtAlgorithm, TokenBackend};
 pub use exceptions::TokenError;

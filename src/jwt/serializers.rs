@@ -29,9 +29,29 @@ pub struct TokenService {
 }
 
 impl TokenService {
+    /// Signs a new token (every caller checked `require_signing` before changing anything).
+    fn sign(&self, token: &Token) -> Result<String, ApiError> {
+        token
+            .encode(&self.backend)
+            .ok_or_else(|| ApiError::internal("a token could not be signed"))
+    }
+
+    /// A verify-only instance (a public key, no private key) issues no tokens: 503, saying so.
+    fn require_signing(&self) -> Result<(), ApiError> {
+        if self.backend.can_sign() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            json!({"detail": "This server only verifies tokens (it has no JWT_SIGNING_KEY); \
+                    obtain and refresh them from the service that issues them."}),
+        ))
+    }
+
     /// `TokenObtainPairSerializer`: credentials in, `{"refresh", "access"}` out; behind the
     /// login failure limits of the device's address. With families, the pair starts one.
     pub async fn obtain_pair(&self, data: Value, device: &Device) -> Result<Value, ApiError> {
+        self.require_signing()?;
         let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
         let checked = self
             .login_failures
@@ -64,14 +84,15 @@ impl TokenService {
         })
         .await?;
         Ok(json!({
-            "refresh": refresh.encode(&self.backend),
-            "access": access.encode(&self.backend),
+            "refresh": self.sign(&refresh)?,
+            "access": self.sign(&access)?,
         }))
     }
 
     /// `TokenRefreshSerializer`: a new access token and, with rotation, a new refresh token;
     /// the old one is blacklisted atomically, so of two concurrent refreshes one succeeds.
     pub async fn refresh(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
+        self.require_signing()?;
         let refreshed_at = now_seconds();
         let refresh = self.refresh_token(data, "refresh", client).await?;
         if refresh.names_a_user() {
@@ -91,7 +112,7 @@ impl TokenService {
         }
         let access = refresh.access_token(self.lifetimes, refreshed_at, now_seconds());
         let mut response = Map::new();
-        response.insert("access".into(), access.encode(&self.backend).into());
+        response.insert("access".into(), self.sign(&access)?.into());
         if !self.rotate_refresh_tokens {
             return Ok(Value::Object(response));
         }
@@ -104,7 +125,7 @@ impl TokenService {
                 families.presented_again(&refresh, client).await?;
                 return Err(TokenError::Blacklisted.into_api_error());
             }
-            response.insert("refresh".into(), rotated.encode(&self.backend).into());
+            response.insert("refresh".into(), self.sign(&rotated)?.into());
             return Ok(Value::Object(response));
         }
         let outcome = db::run(self.accounts.pool(), move |conn| {
@@ -118,7 +139,7 @@ impl TokenService {
         if outcome == Blacklisting::AlreadyBlacklisted {
             return Err(TokenError::Blacklisted.into_api_error());
         }
-        response.insert("refresh".into(), rotated.encode(&self.backend).into());
+        response.insert("refresh".into(), self.sign(&rotated)?.into());
         Ok(Value::Object(response))
     }
 

@@ -180,7 +180,8 @@ impl Token {
         }
     }
 
-    pub fn encode(&self, backend: &TokenBackend) -> String {
+    /// The signed token; `None` on a verify-only instance.
+    pub fn encode(&self, backend: &TokenBackend) -> Option<String> {
         backend.encode(&self.claims)
     }
 }
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn missing_claims_are_reported_in_order() {
         let backend = TokenBackend::new(&[1u8; 32], JwtAlgorithm::HS256, 0);
-        let encode = |v: serde_json::Value| backend.encode(v.as_object().unwrap());
+        let encode = |v: serde_json::Value| backend.encode(v.as_object().unwrap()).unwrap();
         let check =
             |raw: String| Token::parse(&raw, &backend, Some(TokenType::Access), 10.0).unwrap_err();
         assert_eq!(

@@ -237,14 +237,19 @@ impl TestApp {
         )
     }
 
-    /// Signs arbitrary claims with the app's key (tokens the server never issued).
+    /// Signs arbitrary claims with the app's signing key (tokens the server never issued),
+    /// without the `aud`/`iss` it would add.
     pub fn sign(&self, claims: Value) -> String {
-        portcullis::jwt::TokenBackend::new(
-            self.config.secret_key.as_bytes(),
-            self.config.jwt.algorithm,
-            0,
+        let jwt = &self.config.jwt;
+        let keys = portcullis::jwt::keys::JwtKeys::load(
+            jwt.algorithm,
+            jwt.signing_key.as_ref().map(|key| key.expose()),
+            jwt.verifying_key.as_deref(),
         )
-        .encode(claims.as_object().unwrap())
+        .unwrap();
+        portcullis::jwt::TokenBackend::with_keys(keys, jwt.algorithm, 0, Default::default())
+            .encode(claims.as_object().unwrap())
+            .unwrap()
     }
 }
 

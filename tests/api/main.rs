@@ -12,6 +12,7 @@ mod families;
 mod hardening;
 mod hello;
 mod helpers;
+mod keys;
 mod login_failures;
 mod production;
 mod routing;

@@ -1,0 +1,211 @@
+//! simplejwt's `ALGORITHM`, `SIGNING_KEY`, `VERIFYING_KEY`, `AUDIENCE` and `ISSUER`: key pairs
+//! generated here, written to files or given inline, through the real server.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
+use base64::Engine;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn pem(tag: &str, der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new(tag, der.to_vec()))
+}
+
+/// (private PKCS#8 PEM, public SPKI PEM) of a new RSA 2048 key.
+fn rsa_pair() -> (String, String) {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let private: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();
+    let public: aws_lc_rs::encoding::PublicKeyX509Der = pair.public_key().as_der().unwrap();
+    (
+        pem("PRIVATE KEY", private.as_ref()),
+        pem("PUBLIC KEY", public.as_ref()),
+    )
+}
+
+fn ed25519_private() -> String {
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let private: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();
+    pem("PRIVATE KEY", private.as_ref())
+}
+
+/// A P-256 key in SEC1 form (`EC PRIVATE KEY`), as `openssl ecparam -genkey` writes it.
+fn ec_sec1_private() -> String {
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let sec1: aws_lc_rs::encoding::EcPrivateKeyRfc5915Der = pair.private_key().as_der().unwrap();
+    pem("EC PRIVATE KEY", sec1.as_ref())
+}
+
+fn header(token: &str) -> serde_json::Value {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn obtains_and_says_hello(app: &TestApp, alg: &str) -> String {
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    assert_eq!(header(&access), json!({"alg": alg, "typ": "JWT"}));
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let reply = app.refresh(&refresh).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    access
+}
+
+#[tokio::test]
+async fn rs256_with_key_files_and_a_verify_only_instance() {
+    let (private, public) = rsa_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let private_path = dir.path().join("private.pem");
+    let public_path = dir.path().join("public.pem");
+    std::fs::write(&private_path, &private).unwrap();
+    std::fs::write(&public_path, &public).unwrap();
+    let issuer = spawn_app_with(&[
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_SIGNING_KEY_FILE", private_path.to_str().unwrap()),
+    ])
+    .await;
+    let access = obtains_and_says_hello(&issuer, "RS256").await;
+    // Another service with the public key only verifies, and issues nothing.
+    let verifier = spawn_app_with(&[
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_VERIFYING_KEY_FILE", public_path.to_str().unwrap()),
+    ])
+    .await;
+    verifier.seed_reference_users();
+    verifier
+        .hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let (status, body) = json(
+        verifier
+            .post_json(
+                "/api/token/",
+                &json!({"username": "vitor", "password": PASSWORD}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("only verifies"));
+    // An HS256 token signed with the SECRET_KEY (or with the public key as an HMAC secret,
+    // the classic confusion attack) is refused: the algorithm is pinned.
+    let claims = json!({"token_type": "access", "exp": now() + 60, "jti": "x", "user_id": "1"});
+    for secret in [SECRET_KEY.as_bytes(), public.as_bytes()] {
+        let forged =
+            portcullis::jwt::TokenBackend::new(secret, portcullis::jwt::JwtAlgorithm::HS256, 0)
+                .encode(claims.as_object().unwrap())
+                .unwrap();
+        assert_eq!(issuer.hello_with_token(&forged).await.status, 401);
+    }
+    let signed = issuer.sign(claims.clone());
+    issuer
+        .hello_with_token(&signed)
+        .await
+        .assert_json(200, hello_world());
+}
+
+#[tokio::test]
+async fn eddsa_with_an_inline_key() {
+    let inline = ed25519_private().replace('\n', "\\n");
+    let app = spawn_app_with(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &inline)]).await;
+    obtains_and_says_hello(&app, "EdDSA").await;
+}
+
+#[tokio::test]
+async fn es256_with_a_sec1_key() {
+    let app = spawn_app_with(&[
+        ("JWT_ALGORITHM", "ES256"),
+        ("JWT_SIGNING_KEY", &ec_sec1_private()),
+    ])
+    .await;
+    obtains_and_says_hello(&app, "ES256").await;
+}
+
+#[test]
+fn a_key_that_does_not_fit_stops_startup_naming_the_variable() {
+    let (_, rsa_public) = rsa_pair();
+    let other_private = ed25519_private();
+    let config = |vars: &[(&str, &str)]| {
+        let mut all = vec![("SECRET_KEY", SECRET_KEY), ("DATABASE_URL", ":memory:")];
+        all.extend_from_slice(vars);
+        portcullis::config::Config::from_lookup(|name| {
+            all.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let err = config(&[
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_SIGNING_KEY", &other_private),
+    ])
+    .unwrap_err();
+    assert_eq!(err.name, "JWT_SIGNING_KEY", "{err}");
+    let (rsa_private, _) = rsa_pair();
+    let err = config(&[
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_SIGNING_KEY", &rsa_private),
+        ("JWT_VERIFYING_KEY", &rsa_public),
+    ])
+    .unwrap_err();
+    assert!(err.message.contains("does not match"), "{err}");
+    let err = config(&[("JWT_ALGORITHM", "RS256")]).unwrap_err();
+    assert_eq!(err.name, "JWT_VERIFYING_KEY", "{err}");
+    let err = config(&[("JWT_ALGORITHM", "HS999")]).unwrap_err();
+    assert_eq!(err.name, "JWT_ALGORITHM");
+}
+
+#[tokio::test]
+async fn audience_and_issuer_are_added_and_required() {
+    let app = spawn_app_with(&[
+        ("JWT_AUDIENCE", "orders"),
+        ("JWT_ISSUER", "https://auth.example"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let keys: Vec<String> = claims(&access)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys,
+        ["token_type", "exp", "iat", "jti", "user_id", "aud", "iss"]
+    );
+    assert_eq!(claims(&refresh)["aud"], "orders");
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let base = json!({"token_type": "access", "exp": now() + 60, "jti": "j", "user_id": "1"});
+    let with = |extra: serde_json::Value| {
+        let mut claims = base.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.sign(claims)
+    };
+    let invalid = access_token_not_valid("Token is invalid");
+    for bad in [
+        json!({"iss": "https://auth.example"}),
+        json!({"aud": "billing", "iss": "https://auth.example"}),
+        json!({"aud": "orders"}),
+        json!({"aud": "orders", "iss": "https://evil.example"}),
+        json!({"aud": [1, "orders"], "iss": "https://auth.example"}),
+    ] {
+        app.hello_with_token(&with(bad.clone()))
+            .await
+            .assert_unauthorized(invalid.clone());
+    }
+    let listed = with(json!({"aud": ["billing", "orders"], "iss": "https://auth.example"}));
+    app.hello_with_token(&listed)
+        .await
+        .assert_json(200, hello_world());
+}
