@@ -23,6 +23,8 @@ pub const MAX_PASSWORD_BYTES: usize = 71;
 pub enum HasherError {
     #[error("the password hashing queue is full")]
     Busy,
+    #[error("this client holds its whole share of the password hashing queue")]
+    ClientBusy,
     #[error("This password is too long: at most 71 bytes are allowed.")]
     TooLong,
     #[error("The password may not be blank.")]
@@ -110,7 +112,7 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher accounting lock poisoned".into()))?;
         let count = in_flight.entry(client).or_insert(0);
         if *count >= self.per_client {
-            return Err(HasherError::Busy);
+            return Err(HasherError::ClientBusy);
         }
         *count += 1;
         Ok(ClientSlot {
@@ -304,7 +306,10 @@ mod tests {
         let slots: Vec<_> = (0..share)
             .map(|_| hasher.client_slot(flooder).unwrap())
             .collect();
-        assert_eq!(hasher.client_slot(flooder).err(), Some(HasherError::Busy));
+        assert_eq!(
+            hasher.client_slot(flooder).err(),
+            Some(HasherError::ClientBusy)
+        );
         assert!(hasher.client_slot("192.0.2.1".parse().unwrap()).is_ok());
         drop(slots);
         assert!(hasher.client_slot(flooder).is_ok());

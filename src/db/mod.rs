@@ -44,8 +44,10 @@ struct ConnectionSetup {
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         let setup = match conn {
-            DbConnection::Sqlite(_) => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
+            // busy_timeout first: switching to WAL takes a lock that a burst of new
+            // connections would otherwise fail on ("database is locked").
+            DbConnection::Sqlite(_) => "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
                 .to_string(),
             DbConnection::Postgresql(_) => {
                 format!("SET statement_timeout = {}", self.statement_timeout_ms)
@@ -72,8 +74,10 @@ impl DbSettings {
     }
 }
 
+/// `postgres://` or `postgresql://`, in any case (URL schemes are case-insensitive).
 pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
 }
 
 /// Builds the pool without connecting: the server starts even while the database is down.
@@ -142,35 +146,153 @@ pub fn connect_within(
 /// report only "Invalid connection url for multiconnection".
 fn establish(database_url: &str, timeout: Duration) -> Result<DbConnection, ConnectionError> {
     if is_postgres_url(database_url) {
-        let url = with_connect_timeout(database_url, timeout);
-        return diesel::PgConnection::establish(&url)
-            .map(DbConnection::Postgresql)
-            .map_err(|e| {
-                ConnectionError::BadConnection(format!(
-                    "PostgreSQL at {}: {}",
-                    without_password(database_url),
-                    e.to_string().trim().replace('\n', " ")
-                ))
-            });
+        return establish_postgres(database_url, timeout);
+    }
+    if looks_like_conninfo(database_url) {
+        return Err(ConnectionError::BadConnection(
+            "DATABASE_URL looks like a libpq key/value string; write it as \
+             postgres://user:password@host:port/database"
+                .into(),
+        ));
     }
     let path = std::path::Path::new(database_url.trim_start_matches("sqlite://"));
+    let failed = |what: String| {
+        ConnectionError::BadConnection(redact(
+            &format!("SQLite database {}: {what}", path.display()),
+            database_url,
+        ))
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        return Err(ConnectionError::BadConnection(format!(
-            "SQLite database {}: the directory {} does not exist",
-            path.display(),
+        return Err(failed(format!(
+            "the directory {} does not exist",
             dir.display()
         )));
     }
-    create_private_file(path).map_err(|e| {
-        ConnectionError::BadConnection(format!("SQLite database {}: {e}", path.display()))
-    })?;
+    create_private_file(path).map_err(|e| failed(e.to_string()))?;
     diesel::SqliteConnection::establish(&path.to_string_lossy())
         .map(DbConnection::Sqlite)
-        .map_err(|e| {
-            ConnectionError::BadConnection(format!("SQLite database {}: {e}", path.display()))
+        .map_err(|e| failed(e.to_string()))
+}
+
+/// PostgreSQL connection attempts abandoned after their timeout whose thread still waits.
+static ABANDONED_CONNECTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Past this many, new attempts fail at once instead of adding waiting threads.
+const MAX_ABANDONED_CONNECTS: usize = 8;
+
+/// libpq's `connect_timeout` covers the TCP connection and the authentication only; the
+/// queries diesel sends right after (`SET TIME ZONE`, ...) have none. A server that accepts
+/// and then never answers would hold the caller (a pool connector thread, or `serve` at
+/// start-up) forever. So the whole attempt runs on its own thread, and the caller waits at
+/// most `timeout`; an abandoned attempt ends when the server answers or drops it.
+fn establish_postgres(
+    database_url: &str,
+    timeout: Duration,
+) -> Result<DbConnection, ConnectionError> {
+    use std::sync::atomic::Ordering;
+    let describe = |what: String| {
+        ConnectionError::BadConnection(redact(
+            &format!("PostgreSQL at {}: {what}", without_password(database_url)),
+            database_url,
+        ))
+    };
+    if ABANDONED_CONNECTS.load(Ordering::Relaxed) >= MAX_ABANDONED_CONNECTS {
+        return Err(describe(
+            "earlier connection attempts are still waiting for an answer".into(),
+        ));
+    }
+    let url = with_connect_timeout(database_url, timeout);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("pg-connect".into())
+        .spawn(move || {
+            let result = diesel::PgConnection::establish(&url);
+            if sender.send(result).is_err() {
+                // The caller gave up on this attempt.
+                ABANDONED_CONNECTS.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(describe(format!("cannot start a connection thread: {e}")));
+    }
+    let waited = timeout.max(Duration::from_secs(2)) + Duration::from_millis(500);
+    match receiver.recv_timeout(waited) {
+        Ok(Ok(conn)) => Ok(DbConnection::Postgresql(conn)),
+        Ok(Err(e)) => Err(describe(e.to_string().trim().replace('\n', " "))),
+        Err(_) => {
+            ABANDONED_CONNECTS.fetch_add(1, Ordering::Relaxed);
+            drop(receiver);
+            Err(describe(format!(
+                "the server did not answer within {} ms",
+                waited.as_millis()
+            )))
+        }
+    }
+}
+
+/// A libpq key/value connection string (`host=db password=... dbname=app`), which would
+/// otherwise be taken for a SQLite file name.
+fn looks_like_conninfo(url: &str) -> bool {
+    url.split_whitespace().any(|part| {
+        part.split_once('=').is_some_and(|(key, _)| {
+            [
+                "host", "hostaddr", "port", "dbname", "user", "password", "sslmode",
+            ]
+            .contains(&key)
         })
+    })
+}
+
+/// `message` with every form of the URL's password (raw, percent-decoded, and any
+/// `password=` query value) replaced by `***`: libpq quotes the parts of a URL it cannot parse.
+fn redact(message: &str, url: &str) -> String {
+    let mut secrets = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        // The password is everything between the first `:` of the userinfo and its last `@`.
+        if let Some(at) = rest.rfind('@') {
+            let userinfo = &rest[..at];
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password.to_string());
+                secrets.push(percent_decoded(password));
+            }
+        }
+        if let Some((_, query)) = rest.split_once('?') {
+            for pair in query.split('&') {
+                if let Some((key, value)) = pair.split_once('=')
+                    && key.to_ascii_lowercase().contains("password")
+                {
+                    secrets.push(value.to_string());
+                    secrets.push(percent_decoded(value));
+                }
+            }
+        }
+    }
+    let mut redacted = message.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 2) {
+        redacted = redacted.replace(secret.as_str(), "***");
+    }
+    redacted
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates a new SQLite file readable by its owner only (it holds password hashes); SQLite
@@ -317,6 +439,34 @@ fn lost_connection_is_unavailable(error: diesel::result::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_form_of_the_password_is_redacted() {
+        for (url, message) in [
+            (
+                "postgres://u:pa/ss@h/db",
+                "invalid URL postgres://u:pa/ss@h/db",
+            ),
+            (
+                "postgres://u:Pa%zzW@h/db",
+                "invalid percent-encoded token: \"Pa%zzW\"",
+            ),
+            ("postgres://u:p%40ss@h/db", "password for p@ss refused"),
+            (
+                "postgres://u@h/db?password=s3cret",
+                "cannot use password=s3cret",
+            ),
+            ("postgres://u:p@ss@h/db", "host ss@h unknown"),
+        ] {
+            let redacted = redact(message, url);
+            for secret in ["pa/ss", "Pa%zzW", "p@ss", "s3cret"] {
+                assert!(!redacted.contains(secret), "{redacted}");
+            }
+        }
+        assert!(is_postgres_url("POSTGRES://u@h/db"));
+        assert!(looks_like_conninfo("host=db password=x dbname=app"));
+        assert!(!looks_like_conninfo("/var/lib/app/db.sqlite3"));
+    }
 
     #[test]
     fn passwords_never_appear_in_messages() {

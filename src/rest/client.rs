@@ -32,9 +32,16 @@ pub fn ident(client: Option<IpAddr>) -> String {
 
 /// An `X-Forwarded-For` entry: an address, or `ip:port` / `[v6]:port` as some proxies write.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let bracketed = hop.strip_prefix('[').and_then(|v6| v6.strip_suffix(']'));
     hop.parse::<IpAddr>()
         .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|addr| addr.ip()))
         .ok()
+        .or_else(|| {
+            bracketed?
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+                .map(IpAddr::V6)
+        })
 }
 
 fn is_trusted(ip: &IpAddr, trusted: &[IpNet]) -> bool {
@@ -97,6 +104,8 @@ mod tests {
         assert_eq!(v4, "198.51.100.7".parse::<IpAddr>().unwrap());
         let v6 = resolve(proxy, "[2001:db8::7]:443", &trusted);
         assert_eq!(v6, "2001:db8::7".parse::<IpAddr>().unwrap());
+        let bare = resolve(proxy, "[2001:db8::8]", &trusted);
+        assert_eq!(bare, "2001:db8::8".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -207,9 +207,26 @@ impl From<crate::accounts::AccountsError> for ApiError {
 
 impl From<crate::hashers::HasherError> for ApiError {
     fn from(error: crate::hashers::HasherError) -> ApiError {
+        use crate::hashers::HasherError;
         match error {
-            crate::hashers::HasherError::Busy => {
-                log::warn!("password hashing queue full; refusing a credential check");
+            // Said once a minute: a flood must not turn into as many log lines.
+            HasherError::Busy | HasherError::ClientBusy => {
+                static LAST_LOGGED: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                let now = crate::clock::now_seconds() as u64;
+                let last = LAST_LOGGED.load(std::sync::atomic::Ordering::Relaxed);
+                if now >= last + 60
+                    && LAST_LOGGED
+                        .compare_exchange(
+                            last,
+                            now,
+                            std::sync::atomic::Ordering::Relaxed,
+                            std::sync::atomic::Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    log::warn!("refusing credential checks: {error} (said at most once a minute)");
+                }
                 ApiError::service_unavailable()
             }
             other => ApiError::internal(other),

@@ -447,3 +447,65 @@ fn a_sqlite_file_with_the_postgres_schema_is_named_as_such() {
     assert!(!ok);
     assert!(err.contains("PostgreSQL migrations"), "{err}");
 }
+
+/// A server that completes PostgreSQL's start-up handshake (trust authentication), then never
+/// answers a query: libpq's connect_timeout does not cover what diesel sends next.
+fn stalling_postgres() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        listener.set_nonblocking(false).unwrap();
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                break;
+            };
+            let mut length = [0u8; 4];
+            if stream.read_exact(&mut length).is_err() {
+                continue;
+            }
+            let mut startup = vec![0u8; u32::from_be_bytes(length) as usize - 4];
+            let _ = stream.read_exact(&mut startup);
+            // AuthenticationOk, a server_version, ReadyForQuery; then silence.
+            let mut reply = vec![b'R', 0, 0, 0, 8, 0, 0, 0, 0];
+            let parameter = b"server_version\x0016.0\x00";
+            reply.push(b'S');
+            reply.extend_from_slice(&((parameter.len() + 4) as u32).to_be_bytes());
+            reply.extend_from_slice(parameter);
+            reply.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+            let _ = stream.write_all(&reply);
+            held.push(stream);
+        }
+    });
+    (address, handle)
+}
+
+#[test]
+fn a_database_that_stalls_after_the_handshake_does_not_hang_migrate() {
+    let (address, _server) = stalling_postgres();
+    let url = format!("postgres://postgres@{address}/x");
+    let (ok, err, took) = migrate_with(&[
+        ("SECRET_KEY", SECRET_KEY),
+        ("DATABASE_URL", &url),
+        ("DB_CONNECT_TIMEOUT_MS", "1000"),
+    ]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn passwords_stay_out_of_database_errors_whatever_the_url_shape() {
+    for url in [
+        "postgres://postgres:pa/ss-Secret1@127.0.0.1:1/x",
+        "postgres://postgres:Pa%zzSecret1@127.0.0.1:1/x",
+        "postgres://postgres@127.0.0.1:1/x?password=Secret1x",
+        "POSTGRES://postgres:Secret1x@127.0.0.1:1/x",
+        "host=127.0.0.1 port=1 password=Secret1x dbname=x",
+    ] {
+        let (ok, err, _) = migrate_with(&[("SECRET_KEY", SECRET_KEY), ("DATABASE_URL", url)]);
+        assert!(!ok, "{url}: {err}");
+        assert!(!err.contains("Secret1"), "{url}: {err}");
+    }
+}

@@ -135,11 +135,27 @@ async fn one_username_guessed_from_many_addresses_hits_the_user_limit() {
     ])
     .await;
     app.seed_reference_users();
+    // The owner signed in from home earlier: that address is known for the account.
+    assert_eq!(
+        hello_basic(&app, "198.51.100.50", "vitor", PASSWORD).await,
+        200
+    );
     for i in 1..=3 {
         let status = hello_basic(&app, &format!("203.0.113.{i}"), "vitor", "x").await;
         assert_eq!(status, 401);
     }
     assert_eq!(hello_basic(&app, "203.0.113.77", "vitor", "x").await, 429);
+    assert_eq!(
+        hello_basic(&app, "203.0.113.78", "vitor", PASSWORD).await,
+        429
+    );
+    // The lock on the account does not lock its owner out of the address they use.
+    assert_eq!(
+        hello_basic(&app, "198.51.100.50", "vitor", PASSWORD).await,
+        200
+    );
+    // A wrong password from home still fails as usual.
+    assert_eq!(hello_basic(&app, "198.51.100.50", "vitor", "x").await, 401);
 }
 
 #[tokio::test]

@@ -108,6 +108,33 @@ pub struct LoginFailureLimiter {
     last_failure_log: AtomicU64,
 }
 
+/// The keys of one attempt: the three limits, and the mark of an address that signed in.
+struct Keys {
+    limits: [(String, Rate); 3],
+    known: String,
+}
+
+/// How long an address that signed in to an account stays known for it: a week.
+const KNOWN_ADDRESS: Rate = Rate {
+    num_requests: 1,
+    duration: 7.0 * 86_400.0,
+};
+
+/// Whether the address signed in to the username within `KNOWN_ADDRESS`: its mark is there
+/// (a store at its limit of one).
+async fn is_known(store: &dyn ThrottleStore, known: &str, at: f64) -> Result<bool, StoreError> {
+    Ok(matches!(
+        store.peek(known, KNOWN_ADDRESS, at).await?,
+        Hit::Refused { .. }
+    ))
+}
+
+async fn release_all(store: &dyn ThrottleStore, counted: &[(String, Rate)], at: f64) {
+    for (key, rate) in counted {
+        let _ = store.release(key, *rate, at).await;
+    }
+}
+
 /// One counted attempt: the keys it was counted under, and in which store.
 struct Attempt {
     counted: Vec<(String, Rate)>,
@@ -157,7 +184,8 @@ impl LoginFailureLimiter {
         let checked = accounts.authenticate(username, password, client).await;
         match checked {
             Ok(Some(user)) if accept(&user) => {
-                self.give_back(attempt).await;
+                let known = self.keys(username, client).known;
+                self.give_back(attempt, Some(&known)).await;
                 Ok(LoginCheck::Passed(user))
             }
             Ok(user) => {
@@ -170,25 +198,29 @@ impl LoginFailureLimiter {
             }
             // Not a failed guess (the queue was full, the database down): give it back.
             Err(error) => {
-                self.give_back(attempt).await;
+                self.give_back(attempt, None).await;
                 Err(error.into())
             }
         }
     }
 
-    /// `client` is already the client's bucket.
-    fn keys(&self, username: &str, client: Option<IpAddr>) -> [(String, Rate); 3] {
+    /// The keys of an attempt, the address's own first: an address over its limit is refused
+    /// before any key of a new username is made (a flood of made-up usernames from one address
+    /// leaves nothing behind). `client` is already the client's bucket.
+    fn keys(&self, username: &str, client: Option<IpAddr>) -> Keys {
         let user = username_hash(username);
         let address = ident(client);
-        [
-            (format!("login_pair_{address}_{user}"), self.rates.pair),
-            (format!("login_ip_{address}"), self.rates.ip),
-            (format!("login_user_{user}"), self.rates.user),
-        ]
+        Keys {
+            limits: [
+                (format!("login_ip_{address}"), self.rates.ip),
+                (format!("login_pair_{address}_{user}"), self.rates.pair),
+                (format!("login_user_{user}"), self.rates.user),
+            ],
+            known: format!("login_known_{address}_{user}"),
+        }
     }
 
-    /// Counts the attempt under every key, or none of them and the longest wait when one is
-    /// exhausted.
+    /// Counts the attempt under every key, or none of them and the wait when one is exhausted.
     async fn reserve(
         &self,
         username: &str,
@@ -217,41 +249,47 @@ impl LoginFailureLimiter {
         }
     }
 
+    /// Counts under each limit in turn and stops at the first that refuses (giving back what
+    /// it counted). An account locked by its `user` limit stays open to an address that
+    /// signed in to it recently (`known`): the owner keeps access from where they use it.
     async fn reserve_in(
         &self,
         store: &dyn ThrottleStore,
-        keys: &[(String, Rate)],
+        keys: &Keys,
         at: f64,
     ) -> Result<Result<Vec<(String, Rate)>, u64>, StoreError> {
         let mut counted = Vec::new();
-        let mut longest_wait: Option<f64> = None;
-        let mut outcome = Ok(());
-        for (key, rate) in keys {
-            match store.hit(key, *rate, at).await {
-                Ok(Hit::Allowed) => counted.push((key.clone(), *rate)),
-                Ok(Hit::Refused { wait }) => {
-                    longest_wait = Some(longest_wait.map_or(wait, |w| w.max(wait)));
-                }
+        let mut refused = None;
+        for (index, (key, rate)) in keys.limits.iter().enumerate() {
+            let hit = match store.hit(key, *rate, at).await {
+                Ok(hit) => hit,
                 Err(error) => {
-                    outcome = Err(error);
+                    release_all(store, &counted, at).await;
+                    return Err(error);
+                }
+            };
+            match hit {
+                Hit::Allowed => counted.push((key.clone(), *rate)),
+                Hit::Refused { wait } => {
+                    let is_user_limit = index == keys.limits.len() - 1;
+                    if is_user_limit && is_known(store, &keys.known, at).await? {
+                        continue;
+                    }
+                    refused = Some(wait);
                     break;
                 }
             }
         }
-        if outcome.is_err() || longest_wait.is_some() {
-            for (key, rate) in &counted {
-                let _ = store.release(key, *rate, at).await;
-            }
+        if let Some(wait) = refused {
+            release_all(store, &counted, at).await;
+            return Ok(Err(wait.max(1.0).ceil() as u64));
         }
-        outcome?;
-        Ok(match longest_wait {
-            Some(wait) => Err(wait.max(1.0).ceil() as u64),
-            None => Ok(counted),
-        })
+        Ok(Ok(counted))
     }
 
-    /// The attempt succeeded: it is not a failure after all.
-    async fn give_back(&self, attempt: Attempt) {
+    /// The attempt succeeded: it is not a failure after all, and its address is now known
+    /// for this username.
+    async fn give_back(&self, attempt: Attempt, known: Option<&str>) {
         let store: &dyn ThrottleStore = if attempt.in_fallback {
             &self.fallback
         } else {
@@ -261,6 +299,11 @@ impl LoginFailureLimiter {
             if let Err(error) = store.release(key, *rate, attempt.at).await {
                 self.log_failure(&error);
             }
+        }
+        if let Some(known) = known
+            && let Err(error) = store.hit(known, KNOWN_ADDRESS, attempt.at).await
+        {
+            self.log_failure(&error);
         }
     }
 
@@ -288,6 +331,38 @@ fn username_hash(username: &str) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn made_up_usernames_from_a_refused_address_leave_no_keys() {
+        let store = Arc::new(MemoryStore::default());
+        let limiter = LoginFailureLimiter::new(
+            Arc::clone(&store) as Arc<dyn ThrottleStore>,
+            MemoryStore::default(),
+            "pair=100/min,ip=2/min,user=100/min".parse().unwrap(),
+            ClientBuckets::default(),
+        );
+        let client = Some("192.0.2.1".parse().unwrap());
+        for i in 0..2 {
+            assert!(
+                limiter
+                    .reserve(&format!("u{i}"), client)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+        }
+        let held = store.len();
+        for i in 0..1000 {
+            assert!(
+                limiter
+                    .reserve(&format!("new{i}"), client)
+                    .await
+                    .unwrap()
+                    .is_err()
+            );
+        }
+        assert_eq!(store.len(), held);
+    }
+
     #[test]
     fn rates_parse_with_defaults_for_the_missing_ones() {
         let rates: LoginFailureRates = "pair=3/min, user=10/day".parse().unwrap();
@@ -314,7 +389,7 @@ mod tests {
         // Only the first attempt was counted under `pair` and `user`.
         let other = Some("192.0.2.2".parse().unwrap());
         let store = &limiter.store;
-        let [(pair, _), _, (user, _)] = limiter.keys("alice", client);
+        let [_, (pair, _), (user, _)] = limiter.keys("alice", client).limits;
         let one = Rate {
             num_requests: 2,
             duration: 60.0,
