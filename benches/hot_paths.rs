@@ -234,6 +234,8 @@ fn jwt_authentication(c: &mut Criterion) {
         backend: Arc::clone(&backend),
         accounts,
         header_types: vec!["Bearer".into()],
+        header_name: "authorization".into(),
+        check_user_is_active: true,
         www_authenticate_realm: "api".into(),
         revoked: None,
     };

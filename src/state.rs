@@ -125,6 +125,8 @@ impl AppState {
                 refresh: jwt.refresh_token_lifetime as i64,
             },
             rotate_refresh_tokens: jwt.rotate_refresh_tokens,
+            check_user_is_active: jwt.check_user_is_active,
+            update_last_login: jwt.update_last_login,
             blacklist_after_rotation: jwt.blacklist_after_rotation,
         });
         let counter = Arc::new(Counter::new(store, config.throttle_store.failure_mode));
@@ -171,6 +173,8 @@ impl AppState {
             backend: Arc::clone(&self.backend),
             accounts: Arc::clone(&self.accounts),
             header_types: self.config.jwt.auth_header_types.clone(),
+            header_name: self.config.jwt.auth_header_name.clone(),
+            check_user_is_active: self.config.jwt.check_user_is_active,
             www_authenticate_realm: REALM.to_string(),
             revoked: self
                 .config

@@ -61,6 +61,13 @@ pub struct JwtSettings {
     pub leeway: u64,
     /// Accepted `Authorization` schemes; the first is the challenge's.
     pub auth_header_types: Vec<String>,
+    /// `AUTH_HEADER_NAME`: the header the token comes in, lowercase (`authorization`).
+    pub auth_header_name: String,
+    /// `CHECK_USER_IS_ACTIVE`: tokens of inactive users are refused (obtain always refuses
+    /// them, as Django's `authenticate()` does).
+    pub check_user_is_active: bool,
+    /// `UPDATE_LAST_LOGIN`: obtain sets the user's `last_login`.
+    pub update_last_login: bool,
     /// `TOKEN_FAMILIES`: refresh families with reuse detection, access tokens that end with
     /// their family, the sessions API. Off: simplejwt's behaviour, to the letter.
     pub token_families: bool,
@@ -219,6 +226,10 @@ impl Config {
                 },
                 leeway: vars.parse("JWT_LEEWAY", 0)?,
                 auth_header_types: vars.list("AUTH_HEADER_TYPES", "Bearer"),
+                auth_header_name: header_name(&vars.string("AUTH_HEADER_NAME", "Authorization"))
+                    .map_err(|e| invalid("AUTH_HEADER_NAME", e))?,
+                check_user_is_active: vars.boolean("CHECK_USER_IS_ACTIVE", true)?,
+                update_last_login: vars.boolean("UPDATE_LAST_LOGIN", false)?,
                 token_families: vars.boolean("TOKEN_FAMILIES", false)?,
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
@@ -321,6 +332,21 @@ impl Config {
     }
 }
 
+/// An HTTP header name, or Django's WSGI form of one (`HTTP_X_ACCESS_TOKEN`), as the lowercase
+/// name the request carries.
+fn header_name(value: &str) -> Result<String, String> {
+    let name = match value.strip_prefix("HTTP_") {
+        Some(wsgi) => wsgi.replace('_', "-"),
+        None => value.to_string(),
+    }
+    .to_ascii_lowercase();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token_char) {
+        return Err(format!("{value:?} is not a header name"));
+    }
+    Ok(name)
+}
+
 fn parse_cidr(value: &str) -> Result<IpNet, ConfigError> {
     value
         .parse::<IpNet>()
@@ -395,6 +421,7 @@ mod tests {
             ("LOGIN_FAILURE_RATES", "pair=5"),
             ("THROTTLE_IPV6_PREFIX", "0"),
             ("THROTTLE_MAX_KEYS", "0"),
+            ("AUTH_HEADER_NAME", "X Token"),
         ] {
             let err = config_with(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");

@@ -12,13 +12,17 @@ use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::tokens::{Token, TokenType};
 use crate::models::users::User;
 use crate::rest::ApiError;
-use crate::rest::authentication::{Authentication, authorization_header, split_parts};
+use crate::rest::authentication::{Authentication, header_value, split_parts};
 use crate::rest::request::Request;
 
 pub struct JWTAuthentication {
     pub backend: Arc<TokenBackend>,
     pub accounts: Arc<Accounts>,
     pub header_types: Vec<String>,
+    /// simplejwt's `AUTH_HEADER_NAME`, lowercase (`authorization` by default).
+    pub header_name: String,
+    /// simplejwt's `CHECK_USER_IS_ACTIVE`: an inactive user's token is refused.
+    pub check_user_is_active: bool,
     pub www_authenticate_realm: String,
     /// With `TOKEN_FAMILIES`: access tokens of a revoked family are refused.
     pub revoked: Option<Arc<RevokedFamilies>>,
@@ -75,7 +79,9 @@ impl JWTAuthentication {
         };
         match user {
             None => Err(failure("User not found", "user_not_found")),
-            Some(user) if !user.is_active => Err(failure("User is inactive", "user_inactive")),
+            Some(user) if self.check_user_is_active && !user.is_active => {
+                Err(failure("User is inactive", "user_inactive"))
+            }
             Some(user) => Ok(user),
         }
     }
@@ -107,7 +113,7 @@ impl Authentication for JWTAuthentication {
         &self,
         request: &Request,
     ) -> Result<Option<(User, Option<Value>)>, ApiError> {
-        let header = authorization_header(request);
+        let header = header_value(request, &self.header_name);
         let parts = split_parts(&header);
         let Some(raw) = self.raw_token(&parts)? else {
             return Ok(None);

@@ -13,6 +13,7 @@ use crate::jwt::exceptions::TokenError;
 use crate::jwt::families::{self, Device, Families, Rotation};
 use crate::jwt::tokens::{Lifetimes, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
+use crate::models::users;
 use crate::rest::ApiError;
 use crate::rest::fields::{char_fields, expect_object};
 use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
@@ -24,6 +25,10 @@ pub struct TokenService {
     pub lifetimes: Lifetimes,
     pub rotate_refresh_tokens: bool,
     pub blacklist_after_rotation: bool,
+    /// simplejwt's `CHECK_USER_IS_ACTIVE` (refresh of an inactive user's token).
+    pub check_user_is_active: bool,
+    /// simplejwt's `UPDATE_LAST_LOGIN`.
+    pub update_last_login: bool,
     /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
     pub families: Option<Families>,
 }
@@ -78,9 +83,16 @@ impl TokenService {
         };
         let access = refresh.access_token(self.lifetimes, issued_at, now_seconds());
         let record = refresh.record(issued_at);
-        db::run(self.accounts.pool(), move |conn| match &family {
-            Some(family) => families::record_start(conn, &record, family),
-            None => tokens::record_outstanding(conn, &record),
+        let touch = self.update_last_login.then_some(user.id);
+        db::run(self.accounts.pool(), move |conn| {
+            match &family {
+                Some(family) => families::record_start(conn, &record, family)?,
+                None => tokens::record_outstanding(conn, &record)?,
+            }
+            match touch {
+                Some(id) => users::touch_last_login(conn, id),
+                None => Ok(()),
+            }
         })
         .await?;
         Ok(json!({
@@ -100,7 +112,8 @@ impl TokenService {
                 Some(id) => self.accounts.get_user(id).await?,
                 None => None,
             };
-            let Some(user) = user.filter(|user| user.is_active) else {
+            let check_active = self.check_user_is_active;
+            let Some(user) = user.filter(|user| user.is_active || !check_active) else {
                 return Err(ApiError::authentication_failed(
                     "No active account found for the given token.",
                 ));

@@ -33,7 +33,12 @@ pub trait Authentication: Send + Sync {
 /// The raw `Authorization` header; repeated headers are joined with `,`, as the WSGI server
 /// does before Django sees them.
 pub fn authorization_header(request: &Request) -> Cow<'_, [u8]> {
-    let mut values = request.http.headers().get_all("authorization");
+    header_value(request, "authorization")
+}
+
+/// The raw value of a header (lowercase `name`), repeated headers joined with `,`.
+pub fn header_value<'a>(request: &'a Request, name: &str) -> Cow<'a, [u8]> {
+    let mut values = request.http.headers().get_all(name);
     let first = values.next().map_or(&b""[..], |v| v.as_bytes());
     match values.next() {
         None => Cow::Borrowed(first),

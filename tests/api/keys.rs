@@ -209,3 +209,38 @@ async fn audience_and_issuer_are_added_and_required() {
         .await
         .assert_json(200, hello_world());
 }
+
+#[tokio::test]
+async fn the_token_header_name_and_the_active_check_follow_the_settings() {
+    let app = spawn_app_with(&[
+        ("AUTH_HEADER_NAME", "HTTP_X_ACCESS_TOKEN"),
+        ("CHECK_USER_IS_ACTIVE", "false"),
+        ("UPDATE_LAST_LOGIN", "true"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let in_custom_header = app
+        .send(
+            app.request("GET", "/hello/")
+                .header("X-Access-Token", format!("Bearer {access}")),
+        )
+        .await;
+    in_custom_header.assert_json(200, hello_world());
+    // `Authorization` is now another class's header (Basic, session): no JWT there.
+    let in_authorization = app.hello_with_token(&access).await;
+    assert_eq!(in_authorization.status, 401);
+    // UPDATE_LAST_LOGIN: obtain stamped the user.
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    let user = portcullis::models::users::list(&mut conn)
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "vitor")
+        .unwrap();
+    assert!(user.last_login.is_some());
+    // CHECK_USER_IS_ACTIVE=false: a deactivated user's tokens keep working (as simplejwt).
+    portcullis::models::users::set_active(&mut conn, user.id, false).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let reply = app.refresh(&refresh).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
