@@ -9,9 +9,12 @@ use super::SharedDatabase;
 use super::instances::Instance;
 use crate::helpers::PASSWORD;
 
-fn start(db: &SharedDatabase) -> Instance {
+/// An instance of a deployment: the shared database, and Redis for the shared throttles.
+fn start(db: &SharedDatabase, redis_prefix: &str) -> Instance {
     Instance::start(&[
         ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", &super::redis_url()),
+        ("REDIS_KEY_PREFIX", redis_prefix),
         ("TOKEN_FAMILIES", "true"),
         ("REVOCATION_TTL_MS", "300"),
         ("USER_CACHE_TTL_MS", "300"),
@@ -56,7 +59,8 @@ async fn a_session_ended_on_one_instance_is_refused_on_the_other() {
     let db = SharedDatabase::fresh();
     db.migrate();
     db.create_user("vitor");
-    let (a, b) = (start(&db), start(&db));
+    let prefix = super::unique_prefix();
+    let (a, b) = (start(&db, &prefix), start(&db, &prefix));
     let client = reqwest::Client::new();
     let pair: Value = client
         .post(url(&a, "/api/token/"))
@@ -100,7 +104,8 @@ async fn logout_everywhere_on_one_instance_reaches_the_other() {
     let db = SharedDatabase::fresh();
     db.migrate();
     db.create_user("vitor");
-    let (a, b) = (start(&db), start(&db));
+    let prefix = super::unique_prefix();
+    let (a, b) = (start(&db, &prefix), start(&db, &prefix));
     let client = reqwest::Client::new();
     let obtain = |instance: &Instance| {
         client
