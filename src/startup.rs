@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::db;
+use crate::jwt::serializers::TokenClaims;
 use crate::rest::APIView;
 pub use crate::state::{AppState, StartupError};
 
@@ -52,10 +53,21 @@ impl Application {
         listener: TcpListener,
         views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
     ) -> Result<Application, StartupError> {
+        Application::with_extensions(config, listener, views, None)
+    }
+
+    /// `with_views`, plus the project's own claims in every new token (simplejwt's
+    /// `TokenObtainPairSerializer.get_token` override).
+    pub fn with_extensions(
+        config: Config,
+        listener: TcpListener,
+        views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
+        token_claims: Option<TokenClaims>,
+    ) -> Result<Application, StartupError> {
         migrate(&config)?;
         let views = Arc::new(views);
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::build(config)?);
+        let state = web::Data::new(AppState::build(config, token_claims)?);
         let settings = Arc::new(state.api_settings());
         let server_settings = state.config.server.clone();
         let server = HttpServer::new(move || {

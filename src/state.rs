@@ -17,7 +17,7 @@ use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Families;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::revocations::RevokedFamilies;
-use crate::jwt::serializers::TokenService;
+use crate::jwt::serializers::{TokenClaims, TokenService};
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
@@ -69,7 +69,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn build(config: Config) -> Result<AppState, StartupError> {
+    /// `token_claims`: the project's claims for every new token, if any.
+    pub fn build(
+        config: Config,
+        token_claims: Option<TokenClaims>,
+    ) -> Result<AppState, StartupError> {
         let config = Arc::new(config);
         let pool = db::build_pool(&config.database);
         let passwords = &config.passwords;
@@ -117,6 +121,7 @@ impl AppState {
         });
         let tokens = Arc::new(TokenService {
             families,
+            token_claims,
             backend: Arc::clone(&backend),
             accounts: Arc::clone(&accounts),
             login_failures: Arc::clone(&login_failures),

@@ -13,10 +13,27 @@ use crate::jwt::exceptions::TokenError;
 use crate::jwt::families::{self, Device, Families, Rotation};
 use crate::jwt::tokens::{Lifetimes, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
-use crate::models::users;
+use crate::models::users::{self, User};
 use crate::rest::ApiError;
 use crate::rest::fields::{char_fields, expect_object};
 use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
+
+/// A project's own claims for a user, added to every new refresh token (and so to the access
+/// tokens made from it), as overriding simplejwt's `get_token` does. Claims portcullis writes
+/// itself (`token_type`, `exp`, `iat`, `jti`, `user_id`, `sid`) cannot be replaced.
+pub type TokenClaims = Arc<dyn Fn(&User) -> Map<String, Value> + Send + Sync>;
+
+/// The claims a project's hook cannot set.
+const RESERVED_CLAIMS: [&str; 8] = [
+    "token_type",
+    "exp",
+    "iat",
+    "jti",
+    "user_id",
+    "sid",
+    "aud",
+    "iss",
+];
 
 pub struct TokenService {
     pub backend: Arc<TokenBackend>,
@@ -31,6 +48,7 @@ pub struct TokenService {
     pub update_last_login: bool,
     /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
     pub families: Option<Families>,
+    pub token_claims: Option<TokenClaims>,
 }
 
 impl TokenService {
@@ -73,6 +91,13 @@ impl TokenService {
         };
         let issued_at = now_seconds();
         let mut refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
+        if let Some(hook) = &self.token_claims {
+            for (name, value) in hook(&user) {
+                if !RESERVED_CLAIMS.contains(&name.as_str()) {
+                    refresh.claims.insert(name, value);
+                }
+            }
+        }
         let family = match &self.families {
             Some(families) => {
                 let (with_family, family) = families.start(refresh, user.id, device);

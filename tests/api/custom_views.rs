@@ -123,3 +123,51 @@ async fn the_scoped_throttle_counts_each_user_apart_from_the_address() {
         assert_eq!(second.status, 429, "{user}");
     }
 }
+
+/// simplejwt's `get_token` override: a project's own claims travel in every new token, into
+/// the access tokens made from the refresh token, and reach its views as `request.auth`.
+#[tokio::test]
+async fn a_project_adds_its_own_claims_and_reads_them_in_a_view() {
+    use portcullis::rest::permissions::IsAuthenticated;
+    let hook: portcullis::jwt::serializers::TokenClaims = Arc::new(|user| {
+        let mut claims = serde_json::Map::new();
+        claims.insert("username".into(), user.username.clone().into());
+        claims.insert("is_staff".into(), user.is_staff.into());
+        // Reserved claims stay portcullis' own.
+        claims.insert("user_id".into(), "999".into());
+        claims
+    });
+    let app = spawn_app_with_extensions(
+        &[],
+        |_| {
+            let whoami = APIView::new("Who Am I")
+                .permission_classes(vec![Arc::new(IsAuthenticated)])
+                .get(|request| async move {
+                    let auth = request.auth.clone().unwrap_or_default();
+                    let user = request.user.as_ref().map(|u| u.id);
+                    Ok(Response::ok(
+                        json!({"claimed": auth["username"], "id": user}),
+                    ))
+                });
+            vec![("/whoami/", whoami)]
+        },
+        Some(hook),
+    )
+    .await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    for token in [&refresh, &access] {
+        let claims = claims(token);
+        assert_eq!(claims["username"], "vitor");
+        assert_eq!(claims["is_staff"], false);
+        assert_eq!(claims["user_id"], "1");
+    }
+    let reply = app
+        .send(app.request("GET", "/whoami/").bearer_auth(&access))
+        .await;
+    reply.assert_json(200, json!({"claimed": "vitor", "id": 1}));
+    // Rotation keeps them, as simplejwt's refresh does.
+    let refreshed = app.refresh(&refresh).await;
+    let access = refreshed.body["access"].as_str().unwrap();
+    assert_eq!(claims(access)["username"], "vitor");
+}

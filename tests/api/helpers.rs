@@ -105,6 +105,15 @@ pub async fn spawn_app_with_views(
     overrides: &[(&str, &str)],
     views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
 ) -> TestApp {
+    spawn_app_with_extensions(overrides, views, None).await
+}
+
+/// An app with the test's views and its own token claims.
+pub async fn spawn_app_with_extensions(
+    overrides: &[(&str, &str)],
+    views: impl Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync + 'static,
+    token_claims: Option<portcullis::jwt::serializers::TokenClaims>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut vars = base_vars();
     let (database_url, postgres) = fresh_database(dir.path());
@@ -114,8 +123,13 @@ pub async fn spawn_app_with_views(
     }
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test config");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = portcullis::startup::Application::with_views(config.clone(), listener, views)
-        .expect("the application starts");
+    let app = portcullis::startup::Application::with_extensions(
+        config.clone(),
+        listener,
+        views,
+        token_claims,
+    )
+    .expect("the application starts");
     let port = app.port;
     tokio::spawn(app.server);
     TestApp {
