@@ -53,6 +53,14 @@ pub enum Command {
     },
     /// Set a user's password, read from stdin.
     Changepassword { username: String },
+    /// Print an authtoken key for a user (DRF's drf_create_token); -r replaces their keys.
+    #[command(name = "drf_create_token")]
+    DrfCreateToken {
+        username: String,
+        /// Replace the user's keys with a new one.
+        #[arg(short = 'r', long = "regenerate")]
+        regenerate: bool,
+    },
     /// Let a deactivated user sign in again.
     Activate { username: String },
     /// Stop a user from signing in, and end their sessions.

@@ -13,6 +13,7 @@ const LAYERS: &[&str] = &[
     "hashers",
     "accounts",
     "rest",
+    "authtoken",
     "jwt",
     "admin",
     "hello",

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod admin;
+pub mod authtoken;
 pub mod bench;
 pub mod cli;
 pub mod clock;

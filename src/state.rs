@@ -8,6 +8,8 @@ use crate::admin::Admin;
 use crate::admin::authentication::SessionAuthentication;
 use crate::admin::session::SessionStore;
 use crate::admin::templates::Templates;
+use crate::authtoken::AuthTokens;
+use crate::authtoken::authentication::TokenAuthentication;
 use crate::config::{AuthenticationClass, Config, Secret, ThrottleClass};
 use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
@@ -64,6 +66,8 @@ pub struct AppState {
     pub login_failures: Arc<LoginFailureLimiter>,
     /// Revoked refresh families (used with `TOKEN_FAMILIES`).
     pub revoked: Arc<RevokedFamilies>,
+    /// DRF's authtoken keys.
+    pub auth_tokens: Arc<AuthTokens>,
     pub sessions: Arc<SessionStore>,
     pub admin: Arc<Admin>,
 }
@@ -135,6 +139,15 @@ impl AppState {
             blacklist_after_rotation: jwt.blacklist_after_rotation,
         });
         let counter = Arc::new(Counter::new(store, config.throttle_store.failure_mode));
+        let auth_tokens = Arc::new(
+            AuthTokens::new(
+                Arc::clone(&accounts),
+                passwords.auth_token_keys,
+                &config.secret_key,
+                passwords.user_cache_ttl,
+            )
+            .map_err(StartupError::Keys)?,
+        );
         let admin_settings = &config.admin;
         let sessions = Arc::new(SessionStore::new(
             pool.clone(),
@@ -148,6 +161,7 @@ impl AppState {
             accounts: Arc::clone(&accounts),
             login_failures: Arc::clone(&login_failures),
             revoked: Arc::clone(&revoked),
+            auth_tokens: Arc::clone(&auth_tokens),
             trusted_origins: admin_settings.csrf_trusted_origins.clone(),
             trusted_proxies: config.pipeline.trusted_proxies.clone(),
             body_limits: config.pipeline.body_limits,
@@ -163,6 +177,7 @@ impl AppState {
             counter,
             login_failures,
             revoked,
+            auth_tokens,
         })
     }
 
@@ -235,6 +250,9 @@ impl AppState {
                 accounts: Arc::clone(&self.accounts),
                 trusted_origins: self.config.admin.csrf_trusted_origins.clone(),
                 trusted_proxies: self.config.pipeline.trusted_proxies.clone(),
+            }),
+            AuthenticationClass::Token => Arc::new(TokenAuthentication {
+                tokens: Arc::clone(&self.auth_tokens),
             }),
             AuthenticationClass::Basic => Arc::new(BasicAuthentication {
                 accounts: Arc::clone(&self.accounts),

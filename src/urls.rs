@@ -23,6 +23,13 @@ pub fn api_views(state: &AppState) -> Vec<(&'static str, APIView)> {
         &state.bearer_challenge(),
         state.token_cookie(),
     ));
+    views.push((
+        "/api/auth-token/",
+        crate::authtoken::views::obtain_auth_token_view(
+            Arc::clone(&state.auth_tokens),
+            Arc::clone(&state.login_failures),
+        ),
+    ));
     if state.config.jwt.token_families {
         views.extend(crate::jwt::sessions::session_views(Arc::clone(
             &state.tokens,

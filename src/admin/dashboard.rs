@@ -15,7 +15,7 @@ use crate::clock::now_seconds;
 use crate::db;
 use crate::events::SecurityEvent;
 use crate::models::users::User;
-use crate::models::{families, tokens, users};
+use crate::models::{auth_tokens, families, tokens, users};
 use crate::rest::ApiError;
 use crate::rest::csrf;
 
@@ -37,6 +37,8 @@ const MESSAGES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("activated", "The user was activated.", false),
+    ("key-revoked", "The auth token key was revoked.", false),
+    ("unknown-key", "No auth token key has that id.", true),
     (
         "logged-out",
         "The user's sessions and tokens were ended everywhere.",
@@ -65,14 +67,27 @@ pub async fn index(
         return Ok(redirect(LOGIN_REDIRECT).finish());
     };
     let now = now_seconds();
-    let (user_list, token_list, live) = db::run(admin.accounts.pool(), move |conn| {
+    let (user_list, token_list, live, key_list) = db::run(admin.accounts.pool(), move |conn| {
         Ok((
             users::list(conn)?,
             tokens::list_outstanding(conn, MAX_TOKENS)?,
             families::live_counts(conn, now)?,
+            auth_tokens::list(conn, MAX_TOKENS)?,
         ))
     })
     .await?;
+    let keys: Vec<Value> = key_list
+        .into_iter()
+        .map(|k| {
+            context! {
+                id => k.id,
+                username => k.username,
+                // A prefix of the digest tells keys apart; the key itself is not stored.
+                digest => k.digest.get(..12).unwrap_or_default().to_string(),
+                created_at => format_time(k.created_at),
+            }
+        })
+        .collect();
     let live: HashMap<i32, i64> = live.into_iter().collect();
     let users: Vec<Value> = user_list
         .into_iter()
@@ -115,6 +130,7 @@ pub async fn index(
             csrf_token => csrf::mask(&session.record.csrf_secret),
             users => users,
             tokens => tokens,
+            keys => keys,
             message => message.map(|(_, text, _)| *text),
             message_is_error => message.is_some_and(|(_, _, error)| *error),
         },
@@ -171,6 +187,38 @@ pub async fn blacklist_token(
                 "blacklisted"
             }
         })
+    })
+    .await
+}
+
+/// `POST /admin/authtoken/revoke/` (field `key_id`): deletes an authtoken key; it stops working
+/// at once here, within `USER_CACHE_TTL_MS` on other instances.
+pub async fn revoke_auth_token(
+    http: HttpRequest,
+    admin: web::Data<Admin>,
+    form: AdminForm,
+) -> Result<HttpResponse, ApiError> {
+    let (admin, form) = (&admin, &form);
+    staff_action(&http, admin, form, move |user| async move {
+        let Some(id) = form
+            .get("key_id")
+            .and_then(|id| id.trim().parse::<i32>().ok())
+        else {
+            return Ok("unknown-key");
+        };
+        let owner = db::run(admin.accounts.pool(), move |conn| {
+            auth_tokens::delete(conn, id)
+        })
+        .await?;
+        let Some(owner) = owner else {
+            return Ok("unknown-key");
+        };
+        admin.auth_tokens.forget_cached();
+        log::info!(
+            "admin: user {} revoked an auth token key of user {owner}",
+            user.id
+        );
+        Ok("key-revoked")
     })
     .await
 }

@@ -15,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 
 use crate::accounts::Accounts;
+use crate::authtoken::AuthTokens;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::models::users::User;
 use crate::rest::ApiError;
@@ -32,6 +33,8 @@ pub struct Admin {
     pub login_failures: Arc<LoginFailureLimiter>,
     /// Families ended from the dashboard are refused here at once.
     pub revoked: Arc<RevokedFamilies>,
+    /// Keys revoked from the dashboard are refused here at once.
+    pub auth_tokens: Arc<AuthTokens>,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
     /// How much form a post may send, and how fast.
@@ -108,6 +111,9 @@ pub fn configure(
         .service(page("/admin/users/deactivate/").route(web::post().to(dashboard::deactivate_user)))
         .service(page("/admin/users/activate/").route(web::post().to(dashboard::activate_user)))
         .service(page("/admin/users/logout/").route(web::post().to(dashboard::end_user_sessions)))
+        .service(
+            page("/admin/authtoken/revoke/").route(web::post().to(dashboard::revoke_auth_token)),
+        )
         .service(actix_files::Files::new("/static", static_dir));
 }
 

@@ -77,6 +77,9 @@ mod tests {
                 tokens => vec![context! {
                     jti => evil, username => evil, created_at => "x", expires_at => "y",
                 }],
+                keys => vec![context! {
+                    id => 1, username => evil, digest => evil, created_at => "x",
+                }],
                 message => evil,
                 message_is_error => true,
             },

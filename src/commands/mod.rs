@@ -60,6 +60,10 @@ pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
             inactive,
         } => users::createuser(&config, username, email, staff, superuser, inactive),
         Command::Changepassword { username } => users::changepassword(&config, &username),
+        Command::DrfCreateToken {
+            username,
+            regenerate,
+        } => users::drf_create_token(&config, &username, regenerate),
         Command::Activate { username } => users::set_active(&config, &username, true),
         Command::Deactivate { username } => users::set_active(&config, &username, false),
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),

@@ -8,6 +8,8 @@ use crate::db::is_unique_violation;
 use crate::hashers::hash_password;
 use diesel::Connection;
 
+use crate::authtoken::issue_key;
+use crate::authtoken::keys::KeySealer;
 use crate::clock::now_seconds;
 use crate::events::SecurityEvent;
 use crate::models::{families, tokens, users};
@@ -185,6 +187,30 @@ pub fn set_active(config: &Config, username: &str, active: bool) -> Result<(), C
         ))),
         Err(e) => Err(CommandError::database("change the user")(e)),
     }
+}
+
+/// DRF's `drf_create_token`: the user's key (single mode: the same one again; multiple: a new
+/// one), or with `regenerate` a new key replacing all of theirs.
+pub fn drf_create_token(
+    config: &Config,
+    username: &str,
+    regenerate: bool,
+) -> Result<(), CommandError> {
+    let mut conn = open(config)?;
+    let id = users::id_by_username(&mut conn, username)
+        .map_err(CommandError::database("find the user"))?
+        .ok_or_else(|| CommandError::refused(format!("user '{username}' does not exist")))?;
+    let sealer = KeySealer::new(&config.secret_key).map_err(CommandError::refused)?;
+    let key = issue_key(
+        &mut conn,
+        &sealer,
+        config.passwords.auth_token_keys,
+        id,
+        regenerate,
+    )
+    .map_err(|e| CommandError::refused(format!("could not create the token: {e}")))?;
+    println!("Generated token {key} for user {username}");
+    Ok(())
 }
 
 pub fn flushexpiredtokens(config: &Config) -> Result<(), CommandError> {

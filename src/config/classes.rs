@@ -17,6 +17,8 @@ pub enum AuthenticationClass {
     Session,
     /// DRF's `BasicAuthentication`.
     Basic,
+    /// DRF's `TokenAuthentication` (`Authorization: Token <key>`).
+    Token,
 }
 
 impl FromStr for AuthenticationClass {
@@ -27,9 +29,10 @@ impl FromStr for AuthenticationClass {
             "jwt" => AuthenticationClass::Jwt,
             "session" => AuthenticationClass::Session,
             "basic" => AuthenticationClass::Basic,
+            "token" => AuthenticationClass::Token,
             other => {
                 return Err(format!(
-                    "unknown class {other:?} (known: jwt, session, basic)"
+                    "unknown class {other:?} (known: jwt, session, basic, token)"
                 ));
             }
         })

@@ -14,6 +14,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::addresses::ClientBuckets;
+use crate::authtoken::KeyMode;
 use crate::db::DbSettings;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::{Audience, JwtAlgorithm};
@@ -97,6 +98,8 @@ pub struct PipelineSettings {
 /// Password checks, hashing and the user lookup behind every request.
 #[derive(Debug, Clone)]
 pub struct PasswordSettings {
+    /// `TOKEN_AUTH_KEYS` / `TOKEN_AUTH_MAX_PER_USER`: DRF's authtoken keys.
+    pub auth_token_keys: KeyMode,
     /// Failed password checks allowed, on every path that checks one.
     pub login_failure_rates: LoginFailureRates,
     pub bcrypt_cost: u32,
@@ -260,6 +263,18 @@ impl Config {
                 client_buckets: vars.parse("THROTTLE_IPV6_PREFIX", ClientBuckets::default())?,
             },
             passwords: PasswordSettings {
+                auth_token_keys: match vars.string("TOKEN_AUTH_KEYS", "multiple").as_str() {
+                    "single" => KeyMode::Single,
+                    "multiple" => KeyMode::Multiple {
+                        max_per_user: vars.parse("TOKEN_AUTH_MAX_PER_USER", 10)?,
+                    },
+                    other => {
+                        return Err(invalid(
+                            "TOKEN_AUTH_KEYS",
+                            format!("expected single or multiple, got {other:?}"),
+                        ));
+                    }
+                },
                 login_failure_rates: vars
                     .parse("LOGIN_FAILURE_RATES", LoginFailureRates::default())?,
                 bcrypt_cost: vars.parse("BCRYPT_COST", 12)?,
@@ -321,6 +336,9 @@ impl Config {
                 "HASHER_THREADS",
                 "threads and queue must be at least 1",
             ));
+        }
+        if self.passwords.auth_token_keys == (KeyMode::Multiple { max_per_user: 0 }) {
+            return Err(invalid("TOKEN_AUTH_MAX_PER_USER", "must be at least 1"));
         }
         if self.throttle_store.max_keys == 0 {
             return Err(invalid("THROTTLE_MAX_KEYS", "must be at least 1"));

@@ -17,6 +17,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    auth_tokens (id) {
+        id -> Integer,
+        digest -> Text,
+        sealed_key -> Nullable<Text>,
+        user_id -> Integer,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     token_families (id) {
         id -> Integer,
         sid -> Text,
@@ -65,10 +75,12 @@ diesel::table! {
 diesel::joinable!(outstanding_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(token_families -> users (user_id));
+diesel::joinable!(auth_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     outstanding_tokens,
     blacklisted_tokens,
     sessions,
-    token_families
+    token_families,
+    auth_tokens
 );

@@ -1,5 +1,6 @@
 //! Every SQL statement of portcullis: users, outstanding and blacklisted tokens, sessions.
 
+pub mod auth_tokens;
 pub mod families;
 pub mod sessions;
 pub mod tokens;

@@ -1,6 +1,7 @@
 //! One integration-test binary: each test starts the real server on a loopback port.
 
 mod admin;
+mod auth_token;
 mod bad_input;
 mod basic_auth;
 mod bench_endpoint;

@@ -1,0 +1,161 @@
+//! DRF's `rest_framework.authtoken`: an opaque key per sign-in (`Authorization: Token <key>`),
+//! obtained at `/api/auth-token/`.
+//!
+//! Keys are 40 hex characters (20 random bytes), as DRF's. Only their SHA-256 is stored for the
+//! lookup, so a leaked table signs nobody in. `TOKEN_AUTH_KEYS=multiple` (the default, like
+//! django-rest-knox) issues a new key at every obtain and keeps the user's newest
+//! `TOKEN_AUTH_MAX_PER_USER`; `single` is DRF's model, one key per user handed out again at
+//! every obtain, which needs the key itself: it is kept sealed (AES-256-GCM) with a key derived
+//! from `SECRET_KEY`.
+
+pub mod authentication;
+pub mod keys;
+pub mod views;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::accounts::Accounts;
+use crate::clock::now_seconds;
+use diesel::Connection;
+
+use crate::db::{self, DbConnection};
+use crate::models::auth_tokens;
+use crate::rest::ApiError;
+use keys::{KeySealer, digest, new_key};
+
+/// `TOKEN_AUTH_KEYS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    /// One key per user, the same at every obtain (DRF).
+    Single,
+    /// A new key at every obtain, the newest `max_per_user` kept.
+    Multiple { max_per_user: usize },
+}
+
+/// Keys looked up are cached this many at most (then the cache starts over).
+const MAX_CACHED_KEYS: usize = 100_000;
+
+pub struct AuthTokens {
+    pub accounts: Arc<Accounts>,
+    pub mode: KeyMode,
+    sealer: Arc<KeySealer>,
+    /// digest -> (user id, when read): a key revoked elsewhere works at most `ttl` longer.
+    cache: Mutex<HashMap<String, (i32, Instant)>>,
+    ttl: Duration,
+}
+
+impl AuthTokens {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        mode: KeyMode,
+        secret_key: &str,
+        ttl: Duration,
+    ) -> Result<AuthTokens, String> {
+        Ok(AuthTokens {
+            accounts,
+            mode,
+            sealer: Arc::new(KeySealer::new(secret_key)?),
+            cache: Mutex::new(HashMap::new()),
+            ttl,
+        })
+    }
+
+    /// The key to hand to `user_id` at obtain.
+    pub async fn key_for(&self, user_id: i32) -> Result<String, ApiError> {
+        let (sealer, mode) = (Arc::clone(&self.sealer), self.mode);
+        let issued = db::run(self.accounts.pool(), move |conn| {
+            Ok(issue_key(conn, &sealer, mode, user_id, false))
+        })
+        .await?;
+        issued.map_err(|e| match e {
+            IssueError::Db(e) => ApiError::internal(e),
+            IssueError::Key(e) => ApiError::internal(e),
+        })
+    }
+
+    /// The user a presented key belongs to, at most `ttl` stale.
+    pub async fn user_of(&self, key: &str) -> Result<Option<i32>, ApiError> {
+        let digest = digest(key);
+        if let Ok(cache) = self.cache.lock()
+            && let Some((user, read)) = cache.get(&digest)
+            && read.elapsed() < self.ttl
+        {
+            return Ok(Some(*user));
+        }
+        let lookup = digest.clone();
+        let user = db::run(self.accounts.pool(), move |conn| {
+            auth_tokens::user_of(conn, &lookup)
+        })
+        .await?;
+        if let (Some(user), Ok(mut cache)) = (user, self.cache.lock())
+            && !self.ttl.is_zero()
+        {
+            if cache.len() >= MAX_CACHED_KEYS {
+                cache.clear();
+            }
+            cache.insert(digest, (user, Instant::now()));
+        }
+        Ok(user)
+    }
+
+    /// Forgets every cached key at once, after this instance revoked one.
+    pub fn forget_cached(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+}
+
+/// Why no key could be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Key(String),
+}
+
+/// The key to hand out, in one transaction: DRF's `get_or_create` in single mode (the same key
+/// again, unless it cannot be unsealed), a new key in multiple mode (the newest
+/// `max_per_user` kept). `regenerate` (`drf_create_token -r`) replaces every key of the user.
+pub fn issue_key(
+    conn: &mut DbConnection,
+    sealer: &KeySealer,
+    mode: KeyMode,
+    user_id: i32,
+    regenerate: bool,
+) -> Result<String, IssueError> {
+    conn.transaction(|conn| {
+        if regenerate {
+            auth_tokens::delete_for_user(conn, user_id)?;
+        }
+        if mode == KeyMode::Single
+            && let Some((digest, sealed)) = auth_tokens::first_of_user(conn, user_id)?
+        {
+            if let Some(key) = sealed.and_then(|sealed| sealer.open(&sealed, &digest)) {
+                return Ok(key);
+            }
+            // Sealed under another SECRET_KEY: it cannot be handed out again; a new one is.
+            log::warn!(
+                "user {user_id}: an auth token key could not be unsealed; issuing a new one"
+            );
+            auth_tokens::delete_for_user(conn, user_id)?;
+        }
+        let key = new_key().map_err(IssueError::Key)?;
+        let digest = digest(&key);
+        let now = now_seconds();
+        match mode {
+            KeyMode::Single => {
+                let sealed = sealer.seal(&key, &digest).map_err(IssueError::Key)?;
+                auth_tokens::create(conn, &digest, Some(&sealed), user_id, now)?;
+            }
+            KeyMode::Multiple { max_per_user } => {
+                auth_tokens::create(conn, &digest, None, user_id, now)?;
+                auth_tokens::keep_newest(conn, user_id, max_per_user)?;
+            }
+        }
+        Ok(key)
+    })
+}
