@@ -238,6 +238,7 @@ fn jwt_authentication(c: &mut Criterion) {
         check_user_is_active: true,
         www_authenticate_realm: "api".into(),
         revoked: None,
+        stateless: false,
     };
     let bearer = format!("Bearer {}", access_token(&backend));
     let request = request(&[("authorization", &bearer)], None);

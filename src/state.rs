@@ -201,6 +201,7 @@ impl AppState {
                 .jwt
                 .token_families
                 .then(|| Arc::clone(&self.revoked)),
+            stateless: false,
         }
     }
 
@@ -245,6 +246,10 @@ impl AppState {
     fn authentication_class(&self, class: AuthenticationClass) -> Arc<dyn Authentication> {
         match class {
             AuthenticationClass::Jwt => Arc::new(self.jwt_authentication()),
+            AuthenticationClass::JwtStateless => Arc::new(JWTAuthentication {
+                stateless: true,
+                ..self.jwt_authentication()
+            }),
             AuthenticationClass::Session => Arc::new(SessionAuthentication {
                 sessions: Arc::clone(&self.sessions),
                 accounts: Arc::clone(&self.accounts),

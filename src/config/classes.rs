@@ -13,6 +13,8 @@ use crate::rest::throttling::Rate;
 pub enum AuthenticationClass {
     /// simplejwt's `JWTAuthentication`.
     Jwt,
+    /// simplejwt's `JWTStatelessUserAuthentication`: the user comes from the token's claims.
+    JwtStateless,
     /// DRF's `SessionAuthentication` (the admin session, with CSRF on unsafe methods).
     Session,
     /// DRF's `BasicAuthentication`.
@@ -27,12 +29,13 @@ impl FromStr for AuthenticationClass {
     fn from_str(name: &str) -> Result<AuthenticationClass, String> {
         Ok(match name {
             "jwt" => AuthenticationClass::Jwt,
+            "jwt_stateless" => AuthenticationClass::JwtStateless,
             "session" => AuthenticationClass::Session,
             "basic" => AuthenticationClass::Basic,
             "token" => AuthenticationClass::Token,
             other => {
                 return Err(format!(
-                    "unknown class {other:?} (known: jwt, session, basic, token)"
+                    "unknown class {other:?} (known: jwt, jwt_stateless, session, basic, token)"
                 ));
             }
         })

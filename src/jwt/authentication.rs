@@ -26,6 +26,9 @@ pub struct JWTAuthentication {
     pub www_authenticate_realm: String,
     /// With `TOKEN_FAMILIES`: access tokens of a revoked family are refused.
     pub revoked: Option<Arc<RevokedFamilies>>,
+    /// simplejwt's `JWTStatelessUserAuthentication`: the user is the token's (`TokenUser`),
+    /// never read from the database; for a service that has no users table of its own.
+    pub stateless: bool,
 }
 
 impl JWTAuthentication {
@@ -73,6 +76,9 @@ impl JWTAuthentication {
                 "token_not_valid",
             ));
         }
+        if self.stateless {
+            return token_user(token);
+        }
         let user = match token.user_id() {
             Some(id) => self.accounts.get_user(id).await?,
             None => None,
@@ -85,6 +91,31 @@ impl JWTAuthentication {
             Some(user) => Ok(user),
         }
     }
+}
+
+/// simplejwt's `TokenUser`: the user the token describes (`username`, `is_staff`,
+/// `is_superuser` from its claims when present), always active.
+fn token_user(token: &Token) -> Result<User, ApiError> {
+    let id = token.user_id().ok_or_else(|| {
+        failure(
+            "Token contained no recognizable user identification",
+            "token_not_valid",
+        )
+    })?;
+    let claim = |name: &str| token.claims.get(name);
+    Ok(User {
+        id,
+        username: claim("username")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        is_active: true,
+        is_staff: claim("is_staff").and_then(Value::as_bool).unwrap_or(false),
+        is_superuser: claim("is_superuser")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        tokens_valid_after: 0,
+    })
 }
 
 /// What an access token of an ended session is told.
@@ -120,6 +151,7 @@ impl Authentication for JWTAuthentication {
         };
         let token = self.validated_token(raw)?;
         let user = self.get_user(&token).await?;
+        // A token user has no epoch to compare with; its family can still be revoked.
         self.check_revocation(&token, &user).await?;
         Ok(Some((user, Some(Value::Object(token.claims)))))
     }

@@ -244,3 +244,49 @@ async fn the_token_header_name_and_the_active_check_follow_the_settings() {
     let reply = app.refresh(&refresh).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
+
+/// `jwt_stateless`: a service with no users of its own trusts the token's user, with no
+/// database read; `request.user` is the token's user.
+#[tokio::test]
+async fn a_stateless_service_takes_the_user_from_the_token() {
+    use portcullis::rest::permissions::IsAdminUser;
+    use portcullis::rest::{APIView, Response};
+    use std::sync::Arc;
+    let app = spawn_app_with_views(&[("AUTHENTICATION_CLASSES", "jwt_stateless")], |_| {
+        let staff_only = APIView::new("Staff")
+            .permission_classes(vec![Arc::new(IsAdminUser)])
+            .get(|request| async move {
+                let user = request.user.as_ref().unwrap();
+                Ok(Response::ok(
+                    json!({"id": user.id, "username": user.username}),
+                ))
+            });
+        vec![("/staff/", staff_only)]
+    })
+    .await;
+    // No user rows at all: user 42 exists only in the token.
+    let claims = |extra: serde_json::Value| {
+        let mut claims =
+            json!({"token_type": "access", "exp": now() + 60, "jti": "j", "user_id": "42"});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.sign(claims)
+    };
+    let member = claims(json!({"username": "ada"}));
+    app.hello_with_token(&member)
+        .await
+        .assert_json(200, hello_world());
+    let forbidden = app
+        .send(app.request("GET", "/staff/").bearer_auth(&member))
+        .await;
+    assert_eq!(forbidden.status, 403);
+    let staff = claims(json!({"username": "ada", "is_staff": true}));
+    app.send(app.request("GET", "/staff/").bearer_auth(&staff))
+        .await
+        .assert_json(200, json!({"id": 42, "username": "ada"}));
+    let anonymous = claims(json!({"user_id": null}));
+    let reply = app.hello_with_token(&anonymous).await;
+    assert_eq!(reply.status, 401, "{}", reply.text);
+}
