@@ -41,6 +41,7 @@ const REST_LAYERS: &[&str] = &[
     "response",
     "throttling",
     "authentication",
+    "remote_user",
     "permissions",
     "settings",
     "views",

@@ -23,6 +23,7 @@ use crate::jwt::serializers::{TokenClaims, TokenService};
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
+use crate::rest::remote_user::RemoteUserAuthentication;
 use crate::rest::throttling::failures::LoginFailureLimiter;
 use crate::rest::throttling::memory::MemoryStore;
 use crate::rest::throttling::redis::RedisStore;
@@ -254,6 +255,11 @@ impl AppState {
                 sessions: Arc::clone(&self.sessions),
                 accounts: Arc::clone(&self.accounts),
                 trusted_origins: self.config.admin.csrf_trusted_origins.clone(),
+                trusted_proxies: self.config.pipeline.trusted_proxies.clone(),
+            }),
+            AuthenticationClass::RemoteUser => Arc::new(RemoteUserAuthentication {
+                accounts: Arc::clone(&self.accounts),
+                header: self.config.pipeline.remote_user_header.clone(),
                 trusted_proxies: self.config.pipeline.trusted_proxies.clone(),
             }),
             AuthenticationClass::Token => Arc::new(TokenAuthentication {

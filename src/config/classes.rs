@@ -21,6 +21,8 @@ pub enum AuthenticationClass {
     Basic,
     /// DRF's `TokenAuthentication` (`Authorization: Token <key>`).
     Token,
+    /// DRF's `RemoteUserAuthentication`: a trusted proxy names the user in a header.
+    RemoteUser,
 }
 
 impl FromStr for AuthenticationClass {
@@ -33,9 +35,10 @@ impl FromStr for AuthenticationClass {
             "session" => AuthenticationClass::Session,
             "basic" => AuthenticationClass::Basic,
             "token" => AuthenticationClass::Token,
+            "remote_user" => AuthenticationClass::RemoteUser,
             other => {
                 return Err(format!(
-                    "unknown class {other:?} (known: jwt, jwt_stateless, session, basic, token)"
+                    "unknown class {other:?} (known: jwt, jwt_stateless, session, basic, token, remote_user)"
                 ));
             }
         })

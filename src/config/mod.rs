@@ -93,6 +93,8 @@ pub struct PipelineSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// `THROTTLE_IPV6_PREFIX`: IPv6 clients count by this prefix in every per-client limit.
     pub client_buckets: ClientBuckets,
+    /// `REMOTE_USER_HEADER`, lowercase: where a trusted proxy names the user (`remote_user`).
+    pub remote_user_header: String,
 }
 
 /// Password checks, hashing and the user lookup behind every request.
@@ -261,6 +263,10 @@ impl Config {
                     .map(|cidr| parse_cidr(cidr))
                     .collect::<Result<_, _>>()?,
                 client_buckets: vars.parse("THROTTLE_IPV6_PREFIX", ClientBuckets::default())?,
+                remote_user_header: header_name(
+                    &vars.string("REMOTE_USER_HEADER", "X-Remote-User"),
+                )
+                .map_err(|e| invalid("REMOTE_USER_HEADER", e))?,
             },
             passwords: PasswordSettings {
                 auth_token_keys: match vars.string("TOKEN_AUTH_KEYS", "multiple").as_str() {

@@ -9,6 +9,7 @@ pub mod metadata;
 pub mod negotiation;
 pub mod parsers;
 pub mod permissions;
+pub mod remote_user;
 pub mod renderers;
 pub mod request;
 pub mod response;

@@ -84,3 +84,29 @@ async fn a_bearer_header_never_falls_back_to_basic() {
     let reply = app.hello_with_authorization("Bearer garbage").await;
     reply.assert_unauthorized(access_token_not_valid("Token is invalid"));
 }
+
+/// `remote_user` (DRF's RemoteUserAuthentication): the header names the user only when a
+/// trusted proxy sends it.
+#[tokio::test]
+async fn a_trusted_proxy_names_the_user_in_a_header() {
+    async fn hello_as(app: &TestApp, user: &str) -> Reply {
+        app.send(app.request("GET", "/hello/").header("X-Remote-User", user))
+            .await
+    }
+    let trusted = spawn_app_with(&[
+        ("AUTHENTICATION_CLASSES", "remote_user,jwt"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    trusted.seed_reference_users();
+    hello_as(&trusted, "vitor")
+        .await
+        .assert_json(200, hello_world());
+    for refused in ["inactive", "nobody", "", "VITOR"] {
+        assert_eq!(hello_as(&trusted, refused).await.status, 403, "{refused:?}");
+    }
+    // The same header from a peer that is not a trusted proxy is ignored.
+    let untrusted = spawn_app_with(&[("AUTHENTICATION_CLASSES", "remote_user,jwt")]).await;
+    untrusted.seed_reference_users();
+    assert_eq!(hello_as(&untrusted, "vitor").await.status, 403);
+}
