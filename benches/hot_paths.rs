@@ -239,6 +239,7 @@ fn jwt_authentication(c: &mut Criterion) {
         www_authenticate_realm: "api".into(),
         revoked: None,
         stateless: false,
+        token_types: vec![TokenType::Access],
     };
     let bearer = format!("Bearer {}", access_token(&backend));
     let request = request(&[("authorization", &bearer)], None);

@@ -49,10 +49,20 @@ fn prepare_reference() -> PathBuf {
             fs::create_dir_all(&target).unwrap();
             let lock = fs::File::create(target.join("django-ref.lock")).unwrap();
             lock.lock().unwrap();
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            // The shared reference when it is beside the repository (or at /work/shared), else
+            // the copy kept with the tests.
             let source = std::env::var_os("REFERENCE_DJANGO_SOURCE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| {
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/django")
+                    [
+                        manifest.join("../shared/reference/django"),
+                        PathBuf::from("/work/shared/reference/django"),
+                        manifest.join("tests/fixtures/django-reference"),
+                    ]
+                    .into_iter()
+                    .find(|candidate| candidate.join("run.sh").is_file())
+                    .unwrap_or_else(|| manifest.join("../shared/reference/django"))
                 });
             assert!(
                 source.join("run.sh").is_file(),

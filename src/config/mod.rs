@@ -17,6 +17,7 @@ use crate::addresses::ClientBuckets;
 use crate::authtoken::KeyMode;
 use crate::db::DbSettings;
 use crate::jwt::keys::JwtKeys;
+use crate::jwt::tokens::{SlidingSettings, TokenType};
 use crate::jwt::{Audience, JwtAlgorithm};
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
@@ -78,6 +79,11 @@ pub struct JwtSettings {
     pub revocation_ttl: Duration,
     /// `TOKEN_COOKIE`: browser mode, the refresh token in an `HttpOnly` cookie.
     pub token_cookie: bool,
+    /// `AUTH_TOKEN_CLASSES`: `access`, `sliding`, in the order tried.
+    pub auth_token_classes: Vec<TokenType>,
+    /// `SLIDING_TOKEN_LIFETIME`, `SLIDING_TOKEN_REFRESH_LIFETIME`,
+    /// `SLIDING_TOKEN_REFRESH_EXP_CLAIM`.
+    pub sliding: SlidingSettings,
 }
 
 /// DRF's `REST_FRAMEWORK` settings: the default class lists and request limits.
@@ -239,6 +245,13 @@ impl Config {
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
+                auth_token_classes: vars.parse_list("AUTH_TOKEN_CLASSES", "access")?,
+                sliding: SlidingSettings {
+                    lifetime: vars.parse("SLIDING_TOKEN_LIFETIME", 300)?,
+                    refresh_lifetime: vars.parse("SLIDING_TOKEN_REFRESH_LIFETIME", 86_400)?,
+                    refresh_exp_claim: vars
+                        .string("SLIDING_TOKEN_REFRESH_EXP_CLAIM", "refresh_exp"),
+                },
             },
             pipeline: PipelineSettings {
                 authentication_classes: vars
@@ -327,6 +340,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt.auth_token_classes.is_empty() {
+            return Err(invalid("AUTH_TOKEN_CLASSES", "needs at least one class"));
+        }
         if self.server.workers == 0 {
             return Err(invalid("WORKERS", "must be at least 1"));
         }

@@ -7,9 +7,12 @@ use serde_json::{Value, json};
 
 use crate::accounts::Accounts;
 use crate::clock::now;
+use crate::db;
 use crate::jwt::backends::TokenBackend;
+use crate::jwt::exceptions::TokenError;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::tokens::{Token, TokenType};
+use crate::models::tokens;
 use crate::models::users::User;
 use crate::rest::ApiError;
 use crate::rest::authentication::{Authentication, header_value, split_parts};
@@ -29,6 +32,8 @@ pub struct JWTAuthentication {
     /// simplejwt's `JWTStatelessUserAuthentication`: the user is the token's (`TokenUser`),
     /// never read from the database; for a service that has no users table of its own.
     pub stateless: bool,
+    /// simplejwt's `AUTH_TOKEN_CLASSES`: the token types accepted, tried in order.
+    pub token_types: Vec<TokenType>,
 }
 
 impl JWTAuthentication {
@@ -49,10 +54,36 @@ impl JWTAuthentication {
         Ok(Some(parts[1]))
     }
 
-    fn validated_token(&self, raw: &[u8]) -> Result<Token, ApiError> {
+    /// simplejwt's `get_validated_token`: the first token class that accepts the token; when
+    /// none does, every class's reason.
+    async fn validated_token(&self, raw: &[u8]) -> Result<Token, ApiError> {
         let raw = std::str::from_utf8(raw).unwrap_or("");
-        Token::parse(raw, &self.backend, Some(TokenType::Access), now())
-            .map_err(|error| not_valid(&error.to_string()))
+        let mut messages = Vec::new();
+        for &kind in &self.token_types {
+            let checked = match Token::parse(raw, &self.backend, Some(kind), now()) {
+                Ok(token) if kind == TokenType::Sliding => self.not_blacklisted(token).await?,
+                other => other,
+            };
+            match checked {
+                Ok(token) => return Ok(token),
+                Err(error) => messages.push((kind, error.to_string())),
+            }
+        }
+        Err(not_valid_as(&messages))
+    }
+
+    /// A sliding token is blacklisted as a refresh token is (simplejwt's `BlacklistMixin`).
+    async fn not_blacklisted(&self, token: Token) -> Result<Result<Token, TokenError>, ApiError> {
+        let jti = token.jti().to_string();
+        let blacklisted = db::run(self.accounts.pool(), move |conn| {
+            tokens::is_blacklisted(conn, &jti)
+        })
+        .await?;
+        Ok(if blacklisted {
+            Err(TokenError::Blacklisted)
+        } else {
+            Ok(token)
+        })
     }
 
     /// Refuses a token issued before the user's token epoch (password change, deactivation,
@@ -123,14 +154,25 @@ const REVOKED: &str = "Token is revoked";
 
 /// simplejwt's answer for an access token that does not validate.
 fn not_valid(message: &str) -> ApiError {
+    not_valid_as(&[(TokenType::Access, message.to_string())])
+}
+
+/// simplejwt's `InvalidToken` listing why each token class refused the token.
+fn not_valid_as(messages: &[(TokenType, String)]) -> ApiError {
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|(kind, message)| {
+            json!({
+                "token_class": kind.class_name(),
+                "token_type": kind.as_str(),
+                "message": message,
+            })
+        })
+        .collect();
     ApiError::authentication_failed_with(json!({
         "detail": "Given token not valid for any token type",
         "code": "token_not_valid",
-        "messages": [{
-            "token_class": "AccessToken",
-            "token_type": "access",
-            "message": message,
-        }],
+        "messages": messages,
     }))
 }
 
@@ -149,7 +191,7 @@ impl Authentication for JWTAuthentication {
         let Some(raw) = self.raw_token(&parts)? else {
             return Ok(None);
         };
-        let token = self.validated_token(raw)?;
+        let token = self.validated_token(raw).await?;
         let user = self.get_user(&token).await?;
         // A token user has no epoch to compare with; its family can still be revoked.
         self.check_revocation(&token, &user).await?;

@@ -11,7 +11,7 @@ use crate::db;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::families::{self, Device, Families, Rotation};
-use crate::jwt::tokens::{Lifetimes, Token, TokenType};
+use crate::jwt::tokens::{Lifetimes, SlidingSettings, Token, TokenType};
 use crate::models::tokens::{self, Blacklisting};
 use crate::models::users::{self, User};
 use crate::rest::ApiError;
@@ -46,6 +46,8 @@ pub struct TokenService {
     pub check_user_is_active: bool,
     /// simplejwt's `UPDATE_LAST_LOGIN`.
     pub update_last_login: bool,
+    /// Sliding tokens' lifetimes and refresh claim.
+    pub sliding: SlidingSettings,
     /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
     pub families: Option<Families>,
     pub token_claims: Option<TokenClaims>,
@@ -179,6 +181,84 @@ impl TokenService {
         }
         response.insert("refresh".into(), self.sign(&rotated)?.into());
         Ok(Value::Object(response))
+    }
+
+    /// `TokenObtainSlidingSerializer`: credentials in, `{"token"}` (a sliding token) out.
+    pub async fn obtain_sliding(&self, data: Value, device: &Device) -> Result<Value, ApiError> {
+        self.require_signing()?;
+        let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
+        let checked = self
+            .login_failures
+            .check(&self.accounts, &username, &password, device.ip, |_| true)
+            .await?;
+        let user = match checked {
+            LoginCheck::Passed(user) => user,
+            LoginCheck::Failed => {
+                return Err(ApiError::authentication_failed(
+                    "No active account found with the given credentials",
+                ));
+            }
+            LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
+        };
+        let issued_at = now_seconds();
+        let mut token = Token::sliding_for_user(user.id, &self.sliding, issued_at);
+        if let Some(hook) = &self.token_claims {
+            for (name, value) in hook(&user) {
+                if !RESERVED_CLAIMS.contains(&name.as_str())
+                    && name != self.sliding.refresh_exp_claim
+                {
+                    token.claims.insert(name, value);
+                }
+            }
+        }
+        // Recorded as simplejwt's blacklist app records it (its `exp`), so it can be blacklisted.
+        let record = token.record(issued_at);
+        let touch = self.update_last_login.then_some(user.id);
+        db::run(self.accounts.pool(), move |conn| {
+            tokens::record_outstanding(conn, &record)?;
+            match touch {
+                Some(id) => users::touch_last_login(conn, id),
+                None => Ok(()),
+            }
+        })
+        .await?;
+        Ok(json!({ "token": self.sign(&token)? }))
+    }
+
+    /// `TokenRefreshSlidingSerializer`: a valid, not blacklisted sliding token whose refresh
+    /// period has not passed comes back with a new `exp` and `iat`, the same `jti`.
+    pub async fn refresh_sliding(&self, data: Value) -> Result<Value, ApiError> {
+        self.require_signing()?;
+        let [raw] = char_fields(&expect_object(data)?, ["token"])?;
+        let token = Token::parse(&raw, &self.backend, Some(TokenType::Sliding), now())
+            .map_err(TokenError::into_api_error)?;
+        if self.is_blacklisted(&token).await? {
+            return Err(TokenError::Blacklisted.into_api_error());
+        }
+        let claim = &self.sliding.refresh_exp_claim;
+        let not_valid = |detail: String| {
+            ApiError::authentication_failed_with(
+                json!({"detail": detail, "code": "token_not_valid"}),
+            )
+        };
+        let refresh_exp = token
+            .claims
+            .get(claim)
+            .ok_or_else(|| not_valid(format!("Token has no '{claim}' claim")))?
+            .as_f64()
+            .ok_or_else(|| not_valid(TokenError::Invalid.to_string()))?;
+        if refresh_exp <= now() {
+            return Err(not_valid(format!("Token '{claim}' claim has expired")));
+        }
+        // The user's token epoch holds for sliding tokens too (their `iat` moves on).
+        if let Some(id) = token.user_id()
+            && let Some(user) = self.accounts.get_user(id).await?
+            && token.issued_at() < user.tokens_valid_after
+        {
+            return Err(TokenError::Blacklisted.into_api_error());
+        }
+        let slid = token.slid(&self.sliding, now_seconds());
+        Ok(json!({ "token": self.sign(&slid)? }))
     }
 
     /// `TokenVerifySerializer`: any valid token, unless it is blacklisted (then a 400).

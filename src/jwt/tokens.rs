@@ -10,6 +10,9 @@ use crate::models::tokens::TokenRecord;
 pub enum TokenType {
     Access,
     Refresh,
+    /// simplejwt's `SlidingToken`: authenticates like an access token, and is refreshed (a new
+    /// `exp`) until its `refresh_exp`.
+    Sliding,
 }
 
 impl TokenType {
@@ -17,8 +20,42 @@ impl TokenType {
         match self {
             TokenType::Access => "access",
             TokenType::Refresh => "refresh",
+            TokenType::Sliding => "sliding",
         }
     }
+
+    /// simplejwt's class name, in the error that lists every class a token was tried as.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            TokenType::Access => "AccessToken",
+            TokenType::Refresh => "RefreshToken",
+            TokenType::Sliding => "SlidingToken",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenType {
+    type Err = String;
+
+    /// `AUTH_TOKEN_CLASSES` names: `access` and `sliding`.
+    fn from_str(name: &str) -> Result<TokenType, String> {
+        match name {
+            "access" => Ok(TokenType::Access),
+            "sliding" => Ok(TokenType::Sliding),
+            other => Err(format!(
+                "unknown token class {other:?} (known: access, sliding)"
+            )),
+        }
+    }
+}
+
+/// simplejwt's `SLIDING_TOKEN_LIFETIME`, `SLIDING_TOKEN_REFRESH_LIFETIME` and
+/// `SLIDING_TOKEN_REFRESH_EXP_CLAIM`.
+#[derive(Debug, Clone)]
+pub struct SlidingSettings {
+    pub lifetime: i64,
+    pub refresh_lifetime: i64,
+    pub refresh_exp_claim: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +110,30 @@ impl Token {
         claims.insert("iat".into(), now.into());
         claims.insert("jti".into(), new_jti().into());
         claims.insert("user_id".into(), user_id.to_string().into());
+        Token { claims }
+    }
+
+    /// A new sliding token for the user (`SlidingToken.for_user`).
+    pub fn sliding_for_user(user_id: i32, sliding: &SlidingSettings, now: i64) -> Token {
+        let mut claims = Claims::new();
+        claims.insert("token_type".into(), "sliding".into());
+        claims.insert("exp".into(), (now + sliding.lifetime).into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("jti".into(), new_jti().into());
+        claims.insert(
+            sliding.refresh_exp_claim.clone(),
+            (now + sliding.refresh_lifetime).into(),
+        );
+        claims.insert("user_id".into(), user_id.to_string().into());
+        Token { claims }
+    }
+
+    /// The same sliding token with a new `exp` and `iat` (same `jti`), as simplejwt's sliding
+    /// refresh does.
+    pub fn slid(&self, sliding: &SlidingSettings, now: i64) -> Token {
+        let mut claims = self.claims.clone();
+        claims.insert("exp".into(), (now + sliding.lifetime).into());
+        claims.insert("iat".into(), now.into());
         Token { claims }
     }
 

@@ -18,6 +18,8 @@ enum Action {
     Refresh,
     Verify,
     Blacklist,
+    ObtainSliding,
+    RefreshSliding,
 }
 
 impl Action {
@@ -32,6 +34,8 @@ impl Action {
             Action::Refresh => service.refresh(data, device.ip).await,
             Action::Verify => service.verify(data).await,
             Action::Blacklist => service.blacklist(data, device.ip).await,
+            Action::ObtainSliding => service.obtain_sliding(data, device).await,
+            Action::RefreshSliding => service.refresh_sliding(data).await,
         }
     }
 }
@@ -46,7 +50,7 @@ impl Action {
                 .remove("refresh")
                 .and_then(|refresh| refresh.as_str().map(|token| cookie.set(token))),
             Action::Blacklist => Some(cookie.clear()),
-            Action::Verify => None,
+            Action::Verify | Action::ObtainSliding | Action::RefreshSliding => None,
         }
     }
 }
@@ -60,7 +64,7 @@ struct TokenView {
     action: Action,
 }
 
-const TOKEN_VIEWS: [TokenView; 4] = [
+const TOKEN_VIEWS: [TokenView; 6] = [
     TokenView {
         path: "/api/token/",
         name: "Token Obtain Pair",
@@ -98,6 +102,25 @@ const TOKEN_VIEWS: [TokenView; 4] = [
                       `rest_framework_simplejwt.token_blacklist` app installed.",
         fields: &[FieldInfo::input("refresh", "Refresh")],
         action: Action::Blacklist,
+    },
+    TokenView {
+        path: "/api/token/sliding/",
+        name: "Token Obtain Sliding",
+        description: "Takes a set of user credentials and returns a sliding JSON web token to\n\
+                      prove the authentication of those credentials.",
+        fields: &[
+            FieldInfo::input("username", "Username"),
+            FieldInfo::input("password", "Password"),
+        ],
+        action: Action::ObtainSliding,
+    },
+    TokenView {
+        path: "/api/token/sliding/refresh/",
+        name: "Token Refresh Sliding",
+        description: "Takes a sliding JSON web token and returns a new, refreshed version if the\n\
+                      token's refresh period has not expired.",
+        fields: &[FieldInfo::input("token", "Token")],
+        action: Action::RefreshSliding,
     },
 ];
 

@@ -18,6 +18,7 @@ mod login_failures;
 mod production;
 mod routing;
 mod sessions;
+mod sliding;
 mod smoke;
 mod throttling;
 mod token_blacklist;
