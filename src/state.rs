@@ -100,12 +100,10 @@ impl AppState {
             jwt.verifying_key.as_deref(),
         )
         .map_err(StartupError::Keys)?;
-        let backend = Arc::new(TokenBackend::with_keys(
-            keys,
-            jwt.algorithm,
-            jwt.leeway,
-            jwt.audience.clone(),
-        ));
+        let backend = Arc::new(
+            TokenBackend::with_keys(keys, jwt.algorithm, jwt.leeway, jwt.audience.clone())
+                .with_claim_names(jwt.claim_names.clone()),
+        );
         let store = throttle_store(&config)?;
         let login_failures = Arc::new(LoginFailureLimiter::new(
             Arc::clone(&store),

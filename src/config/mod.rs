@@ -18,7 +18,7 @@ use crate::authtoken::KeyMode;
 use crate::db::DbSettings;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::tokens::{SlidingSettings, TokenType};
-use crate::jwt::{Audience, JwtAlgorithm};
+use crate::jwt::{Audience, ClaimNames, JwtAlgorithm};
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
 use crate::rest::throttling::FailureMode;
@@ -79,6 +79,8 @@ pub struct JwtSettings {
     pub revocation_ttl: Duration,
     /// `TOKEN_COOKIE`: browser mode, the refresh token in an `HttpOnly` cookie.
     pub token_cookie: bool,
+    /// `TOKEN_TYPE_CLAIM`, `JTI_CLAIM`, `USER_ID_CLAIM`: the claims' names on the wire.
+    pub claim_names: ClaimNames,
     /// `AUTH_TOKEN_CLASSES`: `access`, `sliding`, in the order tried.
     pub auth_token_classes: Vec<TokenType>,
     /// `SLIDING_TOKEN_LIFETIME`, `SLIDING_TOKEN_REFRESH_LIFETIME`,
@@ -245,6 +247,11 @@ impl Config {
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
+                claim_names: ClaimNames {
+                    token_type: vars.string("TOKEN_TYPE_CLAIM", "token_type"),
+                    jti: vars.string("JTI_CLAIM", "jti"),
+                    user_id: vars.string("USER_ID_CLAIM", "user_id"),
+                },
                 auth_token_classes: vars.parse_list("AUTH_TOKEN_CLASSES", "access")?,
                 sliding: SlidingSettings {
                     lifetime: vars.parse("SLIDING_TOKEN_LIFETIME", 300)?,
@@ -340,6 +347,32 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let names = &self.jwt.claim_names;
+        for (variable, name) in [
+            ("TOKEN_TYPE_CLAIM", &names.token_type),
+            ("JTI_CLAIM", &names.jti),
+            ("USER_ID_CLAIM", &names.user_id),
+        ] {
+            let taken = [
+                "exp",
+                "iat",
+                "nbf",
+                "aud",
+                "iss",
+                "sid",
+                &self.jwt.sliding.refresh_exp_claim,
+            ];
+            let others = [&names.token_type, &names.jti, &names.user_id]
+                .into_iter()
+                .filter(|other| *other == name)
+                .count();
+            if name.is_empty() || taken.contains(&name.as_str()) || others > 1 {
+                return Err(invalid(
+                    variable,
+                    format!("{name:?} is empty or already names another claim"),
+                ));
+            }
+        }
         if self.jwt.auth_token_classes.is_empty() {
             return Err(invalid("AUTH_TOKEN_CLASSES", "needs at least one class"));
         }

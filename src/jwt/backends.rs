@@ -96,6 +96,74 @@ impl JwtAlgorithm {
     }
 }
 
+/// simplejwt's `TOKEN_TYPE_CLAIM`, `JTI_CLAIM` and `USER_ID_CLAIM`: what three claims are
+/// called on the wire. Inside portcullis they keep their default names; the backend renames
+/// them when it signs and when it verifies (nothing to do with the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub token_type: String,
+    pub jti: String,
+    pub user_id: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> ClaimNames {
+        ClaimNames {
+            token_type: "token_type".into(),
+            jti: "jti".into(),
+            user_id: "user_id".into(),
+        }
+    }
+}
+
+impl ClaimNames {
+    fn is_default(&self) -> bool {
+        *self == ClaimNames::default()
+    }
+
+    /// (inside name, wire name) of each renamed claim.
+    fn renamed(&self) -> [(&str, &str); 3] {
+        [
+            ("token_type", self.token_type.as_str()),
+            ("jti", self.jti.as_str()),
+            ("user_id", self.user_id.as_str()),
+        ]
+    }
+
+    fn to_wire(&self, claims: &Claims) -> Claims {
+        claims
+            .iter()
+            .map(|(name, value)| {
+                let wire = self
+                    .renamed()
+                    .into_iter()
+                    .find(|(inside, _)| inside == name)
+                    .map_or(name.as_str(), |(_, wire)| wire);
+                (wire.to_string(), value.clone())
+            })
+            .collect()
+    }
+
+    /// The inside names; a wire claim that has an inside name of its own (`jti` when the id is
+    /// `JTI_CLAIM=id`) is not the one simplejwt reads, and is left out.
+    fn from_wire(&self, claims: Claims) -> Claims {
+        if self.is_default() {
+            return claims;
+        }
+        let renamed = self.renamed();
+        claims
+            .into_iter()
+            .filter_map(|(name, value)| {
+                if let Some((inside, _)) = renamed.iter().find(|(_, wire)| *wire == name) {
+                    return Some((inside.to_string(), value));
+                }
+                let shadowed = renamed.iter().any(|(inside, _)| *inside == name);
+                (!shadowed).then_some((name, value))
+            })
+            .collect()
+    }
+}
+
 /// simplejwt's `AUDIENCE` and `ISSUER`: added to every new token, required on every token.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
@@ -112,6 +180,7 @@ pub struct TokenBackend {
     validation: Validation,
     leeway: f64,
     audience: Audience,
+    claim_names: ClaimNames,
 }
 
 impl TokenBackend {
@@ -123,6 +192,12 @@ impl TokenBackend {
             leeway,
             Audience::default(),
         )
+    }
+
+    /// The wire names of the type, id and user claims (simplejwt's `*_CLAIM` settings).
+    pub fn with_claim_names(mut self, names: ClaimNames) -> TokenBackend {
+        self.claim_names = names;
+        self
     }
 
     pub fn with_keys(
@@ -149,6 +224,7 @@ impl TokenBackend {
             validation,
             leeway: leeway as f64,
             audience,
+            claim_names: ClaimNames::default(),
         }
     }
 
@@ -163,6 +239,13 @@ impl TokenBackend {
     /// passed the startup check).
     pub fn encode(&self, claims: &Claims) -> Option<String> {
         let key = self.encoding_key.as_ref()?;
+        let renamed;
+        let claims = if self.claim_names.is_default() {
+            claims
+        } else {
+            renamed = self.claim_names.to_wire(claims);
+            &renamed
+        };
         let mut with_audience;
         let claims = if self.audience.audience.is_some() || self.audience.issuer.is_some() {
             with_audience = claims.clone();
@@ -213,7 +296,7 @@ impl TokenBackend {
             }
         }
         self.check_audience(&claims)?;
-        Ok(claims)
+        Ok(self.claim_names.from_wire(claims))
     }
 
     /// PyJWT's `aud` and `iss` checks as simplejwt asks for them: only when configured (then

@@ -12,5 +12,5 @@ pub mod sessions;
 pub mod tokens;
 pub mod views;
 
-pub use backends::{Audience, JwtAlgorithm, TokenBackend};
+pub use backends::{Audience, ClaimNames, JwtAlgorithm, TokenBackend};
 pub use exceptions::TokenError;

@@ -290,3 +290,33 @@ async fn a_stateless_service_takes_the_user_from_the_token() {
     let reply = app.hello_with_token(&anonymous).await;
     assert_eq!(reply.status, 401, "{}", reply.text);
 }
+
+#[tokio::test]
+async fn claim_names_follow_the_settings() {
+    let app = spawn_app_with(&[
+        ("TOKEN_TYPE_CLAIM", "typ_"),
+        ("JTI_CLAIM", "id"),
+        ("USER_ID_CLAIM", "uid"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let keys: Vec<String> = claims(&access)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["typ_", "exp", "iat", "id", "uid"]);
+    assert_eq!(claims(&access)["uid"], "1");
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let reply = app.refresh(&refresh).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // A token in the default names lacks the configured ones.
+    let default_names =
+        app.sign(json!({"token_type": "access", "exp": now() + 60, "jti": "j", "user_id": "1"}));
+    let reply = app.hello_with_token(&default_names).await;
+    reply.assert_unauthorized(access_token_not_valid("Token has no id"));
+}
