@@ -130,7 +130,7 @@ impl ClaimNames {
         ]
     }
 
-    fn to_wire(&self, claims: &Claims) -> Claims {
+    fn wire_names(&self, claims: &Claims) -> Claims {
         claims
             .iter()
             .map(|(name, value)| {
@@ -146,7 +146,7 @@ impl ClaimNames {
 
     /// The inside names; a wire claim that has an inside name of its own (`jti` when the id is
     /// `JTI_CLAIM=id`) is not the one simplejwt reads, and is left out.
-    fn from_wire(&self, claims: Claims) -> Claims {
+    fn inside_names(&self, claims: Claims) -> Claims {
         if self.is_default() {
             return claims;
         }
@@ -243,7 +243,7 @@ impl TokenBackend {
         let claims = if self.claim_names.is_default() {
             claims
         } else {
-            renamed = self.claim_names.to_wire(claims);
+            renamed = self.claim_names.wire_names(claims);
             &renamed
         };
         let mut with_audience;
@@ -296,7 +296,7 @@ impl TokenBackend {
             }
         }
         self.check_audience(&claims)?;
-        Ok(self.claim_names.from_wire(claims))
+        Ok(self.claim_names.inside_names(claims))
     }
 
     /// PyJWT's `aud` and `iss` checks as simplejwt asks for them: only when configured (then
