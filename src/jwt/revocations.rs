@@ -30,7 +30,8 @@ pub struct RevokedFamilies {
     /// lifetime plus the leeway), beyond the family's refresh expiry.
     token_lifetime: i64,
     state: RwLock<Revoked>,
-    /// One refresh at a time; the others keep answering from the set they have.
+    /// One refresh at a time; meanwhile the others answer from the set they have (once there
+    /// is one).
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -82,7 +83,22 @@ impl RevokedFamilies {
     }
 
     async fn reload(&self) -> Result<(), DbError> {
-        let _one_at_a_time = self.refresh.lock().await;
+        let loaded_once = self
+            .state
+            .read()
+            .map_err(|_| poisoned())?
+            .loaded_at
+            .is_some();
+        // Only the very first read makes requests wait: later, one request reloads while the
+        // others answer from the set read at most a reload ago.
+        let _one_at_a_time = if loaded_once {
+            match self.refresh.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(()),
+            }
+        } else {
+            self.refresh.lock().await
+        };
         if !self.is_stale() {
             return Ok(());
         }

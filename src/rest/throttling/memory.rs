@@ -10,9 +10,8 @@
 //!
 //! Every client address is a key, so a flood of distinct addresses (a botnet, or one IPv6
 //! client behind a trusted proxy) would grow the store without end. It holds at most
-//! `THROTTLE_MAX_KEYS` keys (default 100,000: about 25 MB at the ~225 bytes a key measured for
-//! an address with one request: 450 bytes of resident memory per address, which makes two
-//! keys, anon and user). When a new key finds its shard full,
+//! `THROTTLE_MAX_KEYS` keys (default 100,000: about 31 MB; `scripts/bench --address-flood`
+//! measured ~310 bytes of resident memory a key, half of them IPv6). When a new key finds its shard full,
 //! the shard first drops what has expired; if it is still full, it evicts the eighth of its
 //! keys that hold the *least limit still in force*: a key's count over its limit, times the
 //! part of its window still to run. A key with one request (what a flood of distinct addresses
