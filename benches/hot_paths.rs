@@ -240,6 +240,7 @@ fn jwt_authentication(c: &mut Criterion) {
         revoked: None,
         stateless: false,
         token_types: vec![TokenType::Access],
+        user_id_field: portcullis::jwt::tokens::UserIdField::Id,
     };
     let bearer = format!("Bearer {}", access_token(&backend));
     let request = request(&[("authorization", &bearer)], None);

@@ -32,6 +32,8 @@ pub struct Accounts {
     pool: DbPool,
     hasher: Arc<PasswordHasher>,
     cache: Mutex<HashMap<i32, (User, Instant)>>,
+    /// username -> (id, when read), for tokens that name users by username.
+    ids_by_name: Mutex<HashMap<String, (i32, Instant)>>,
     ttl: Duration,
     /// Users whose unusable hash was already logged.
     warned_hashes: Mutex<HashSet<i32>>,
@@ -43,6 +45,7 @@ impl Accounts {
             pool,
             hasher,
             cache: Mutex::new(HashMap::new()),
+            ids_by_name: Mutex::new(HashMap::new()),
             ttl,
             warned_hashes: Mutex::new(HashSet::new()),
         }
@@ -62,6 +65,48 @@ impl Accounts {
             self.remember(user.clone());
         }
         Ok(user)
+    }
+
+    /// The user with that username (simplejwt's `USER_ID_FIELD = "username"`), at most `ttl`
+    /// old.
+    pub async fn get_user_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<User>, AccountsError> {
+        if username.contains('\0') {
+            return Ok(None);
+        }
+        let known = self.ids_by_name.lock().ok().and_then(|names| {
+            names
+                .get(username)
+                .filter(|(_, read)| read.elapsed() < self.ttl)
+                .map(|(id, _)| *id)
+        });
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let name = username.to_string();
+                let Some(id) =
+                    db::run(&self.pool, move |conn| users::id_by_username(conn, &name)).await?
+                else {
+                    return Ok(None);
+                };
+                if let Ok(mut names) = self.ids_by_name.lock()
+                    && !self.ttl.is_zero()
+                {
+                    if names.len() >= MAX_CACHED_USERS {
+                        names.clear();
+                    }
+                    names.insert(username.to_string(), (id, Instant::now()));
+                }
+                id
+            }
+        };
+        // A user renamed since: the name no longer names them.
+        Ok(self
+            .get_user(id)
+            .await?
+            .filter(|user| user.username == username))
     }
 
     fn cached(&self, id: i32) -> Option<User> {

@@ -136,6 +136,7 @@ impl AppState {
             check_user_is_active: jwt.check_user_is_active,
             update_last_login: jwt.update_last_login,
             sliding: jwt.sliding.clone(),
+            user_id_field: jwt.user_id_field,
             blacklist_after_rotation: jwt.blacklist_after_rotation,
         });
         let counter = Arc::new(Counter::new(store, config.throttle_store.failure_mode));
@@ -203,6 +204,7 @@ impl AppState {
                 .then(|| Arc::clone(&self.revoked)),
             stateless: false,
             token_types: self.config.jwt.auth_token_classes.clone(),
+            user_id_field: self.config.jwt.user_id_field,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::addresses::ClientBuckets;
 use crate::authtoken::KeyMode;
 use crate::db::DbSettings;
 use crate::jwt::keys::JwtKeys;
-use crate::jwt::tokens::{SlidingSettings, TokenType};
+use crate::jwt::tokens::{SlidingSettings, TokenType, UserIdField};
 use crate::jwt::{Audience, ClaimNames, JwtAlgorithm};
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
@@ -79,6 +79,8 @@ pub struct JwtSettings {
     pub revocation_ttl: Duration,
     /// `TOKEN_COOKIE`: browser mode, the refresh token in an `HttpOnly` cookie.
     pub token_cookie: bool,
+    /// `USER_ID_FIELD`: the user claim holds the id (default) or the username.
+    pub user_id_field: UserIdField,
     /// `TOKEN_TYPE_CLAIM`, `JTI_CLAIM`, `USER_ID_CLAIM`: the claims' names on the wire.
     pub claim_names: ClaimNames,
     /// `AUTH_TOKEN_CLASSES`: `access`, `sliding`, in the order tried.
@@ -247,6 +249,7 @@ impl Config {
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
+                user_id_field: vars.parse("USER_ID_FIELD", UserIdField::Id)?,
                 claim_names: ClaimNames {
                     token_type: vars.string("TOKEN_TYPE_CLAIM", "token_type"),
                     jti: vars.string("JTI_CLAIM", "jti"),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, AccountsError};
 use crate::clock::now;
 use crate::db;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::revocations::RevokedFamilies;
-use crate::jwt::tokens::{Token, TokenType};
+use crate::jwt::tokens::{Token, TokenType, UserIdField};
 use crate::models::tokens;
 use crate::models::users::User;
 use crate::rest::ApiError;
@@ -34,6 +34,26 @@ pub struct JWTAuthentication {
     pub stateless: bool,
     /// simplejwt's `AUTH_TOKEN_CLASSES`: the token types accepted, tried in order.
     pub token_types: Vec<TokenType>,
+    /// simplejwt's `USER_ID_FIELD`: what the user claim names.
+    pub user_id_field: UserIdField,
+}
+
+/// The user a token's user claim names (by id or by username), `None` when there is none.
+pub async fn user_of(
+    accounts: &Accounts,
+    token: &Token,
+    field: UserIdField,
+) -> Result<Option<User>, AccountsError> {
+    match field {
+        UserIdField::Id => match token.user_id() {
+            Some(id) => accounts.get_user(id).await,
+            None => Ok(None),
+        },
+        UserIdField::Username => match token.user_name() {
+            Some(name) => accounts.get_user_by_username(&name).await,
+            None => Ok(None),
+        },
+    }
 }
 
 impl JWTAuthentication {
@@ -110,10 +130,7 @@ impl JWTAuthentication {
         if self.stateless {
             return token_user(token);
         }
-        let user = match token.user_id() {
-            Some(id) => self.accounts.get_user(id).await?,
-            None => None,
-        };
+        let user = user_of(&self.accounts, token, self.user_id_field).await?;
         match user {
             None => Err(failure("User not found", "user_not_found")),
             Some(user) if self.check_user_is_active && !user.is_active => {

@@ -8,10 +8,12 @@ use serde_json::{Map, Value, json};
 use crate::accounts::Accounts;
 use crate::clock::{now, now_seconds};
 use crate::db;
+use crate::jwt::authentication::user_of;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::families::{self, Device, Families, Rotation};
-use crate::jwt::tokens::{Lifetimes, SlidingSettings, Token, TokenType};
+use crate::jwt::tokens::{Lifetimes, SlidingSettings, Token, TokenType, UserIdField};
+use crate::models::tokens::TokenRecord;
 use crate::models::tokens::{self, Blacklisting};
 use crate::models::users::{self, User};
 use crate::rest::ApiError;
@@ -48,12 +50,36 @@ pub struct TokenService {
     pub update_last_login: bool,
     /// Sliding tokens' lifetimes and refresh claim.
     pub sliding: SlidingSettings,
+    /// simplejwt's `USER_ID_FIELD`.
+    pub user_id_field: UserIdField,
     /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
     pub families: Option<Families>,
     pub token_claims: Option<TokenClaims>,
 }
 
 impl TokenService {
+    /// `USER_ID_FIELD = "username"`: the user claim holds the username instead of the id.
+    fn name_user(&self, token: &mut Token, user: &User) {
+        if self.user_id_field == UserIdField::Username {
+            token
+                .claims
+                .insert("user_id".into(), user.username.clone().into());
+        }
+    }
+
+    /// The token's bookkeeping row; with usernames in tokens, the user's id is the one known
+    /// here (a username that looks like a number must not name another user's id).
+    fn record(&self, token: &Token, at: i64, user: Option<&User>) -> TokenRecord {
+        let record = token.record(at);
+        match self.user_id_field {
+            UserIdField::Id => record,
+            UserIdField::Username => TokenRecord {
+                user_id: user.map(|user| user.id),
+                ..record
+            },
+        }
+    }
+
     /// Signs a new token (every caller checked `require_signing` before changing anything).
     fn sign(&self, token: &Token) -> Result<String, ApiError> {
         token
@@ -93,6 +119,7 @@ impl TokenService {
         };
         let issued_at = now_seconds();
         let mut refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
+        self.name_user(&mut refresh, &user);
         if let Some(hook) = &self.token_claims {
             for (name, value) in hook(&user) {
                 if !RESERVED_CLAIMS.contains(&name.as_str()) {
@@ -109,7 +136,7 @@ impl TokenService {
             None => None,
         };
         let access = refresh.access_token(self.lifetimes, issued_at, now_seconds());
-        let record = refresh.record(issued_at);
+        let record = self.record(&refresh, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);
         db::run(self.accounts.pool(), move |conn| {
             match &family {
@@ -134,11 +161,9 @@ impl TokenService {
         self.require_signing()?;
         let refreshed_at = now_seconds();
         let refresh = self.refresh_token(data, "refresh", client).await?;
+        let mut known_user = None;
         if refresh.names_a_user() {
-            let user = match refresh.user_id() {
-                Some(id) => self.accounts.get_user(id).await?,
-                None => None,
-            };
+            let user = user_of(&self.accounts, &refresh, self.user_id_field).await?;
             let check_active = self.check_user_is_active;
             let Some(user) = user.filter(|user| user.is_active || !check_active) else {
                 return Err(ApiError::authentication_failed(
@@ -149,6 +174,7 @@ impl TokenService {
             if refresh.issued_at() < user.tokens_valid_after {
                 return Err(TokenError::Blacklisted.into_api_error());
             }
+            known_user = Some(user);
         }
         let access = refresh.access_token(self.lifetimes, refreshed_at, now_seconds());
         let mut response = Map::new();
@@ -157,8 +183,8 @@ impl TokenService {
             return Ok(Value::Object(response));
         }
         let rotated = refresh.rotated(self.lifetimes, refreshed_at);
-        let old = refresh.record(refreshed_at);
-        let new = rotated.record(refreshed_at);
+        let old = self.record(&refresh, refreshed_at, known_user.as_ref());
+        let new = self.record(&rotated, refreshed_at, known_user.as_ref());
         let blacklist_old = self.blacklist_after_rotation;
         if let (Some(families), Some(sid)) = (&self.families, refresh.family()) {
             if families.rotate(sid, old, new, blacklist_old).await? == Rotation::Refused {
@@ -202,6 +228,7 @@ impl TokenService {
         };
         let issued_at = now_seconds();
         let mut token = Token::sliding_for_user(user.id, &self.sliding, issued_at);
+        self.name_user(&mut token, &user);
         if let Some(hook) = &self.token_claims {
             for (name, value) in hook(&user) {
                 if !RESERVED_CLAIMS.contains(&name.as_str())
@@ -212,7 +239,7 @@ impl TokenService {
             }
         }
         // Recorded as simplejwt's blacklist app records it (its `exp`), so it can be blacklisted.
-        let record = token.record(issued_at);
+        let record = self.record(&token, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);
         db::run(self.accounts.pool(), move |conn| {
             tokens::record_outstanding(conn, &record)?;
@@ -251,8 +278,7 @@ impl TokenService {
             return Err(not_valid(format!("Token '{claim}' claim has expired")));
         }
         // The user's token epoch holds for sliding tokens too (their `iat` moves on).
-        if let Some(id) = token.user_id()
-            && let Some(user) = self.accounts.get_user(id).await?
+        if let Some(user) = user_of(&self.accounts, &token, self.user_id_field).await?
             && token.issued_at() < user.tokens_valid_after
         {
             return Err(TokenError::Blacklisted.into_api_error());
@@ -278,7 +304,7 @@ impl TokenService {
     /// family ends too (the access tokens included): logout.
     pub async fn blacklist(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
         let refresh = self.refresh_token(data, "refresh", client).await?;
-        let record = refresh.record(now_seconds());
+        let record = self.record(&refresh, now_seconds(), None);
         let outcome = db::run(self.accounts.pool(), move |conn| {
             tokens::blacklist(conn, &record)
         })

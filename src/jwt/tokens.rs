@@ -49,6 +49,27 @@ impl std::str::FromStr for TokenType {
     }
 }
 
+/// simplejwt's `USER_ID_FIELD`: what the user claim holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserIdField {
+    /// The primary key, as a string (`"1"`).
+    Id,
+    /// The username.
+    Username,
+}
+
+impl std::str::FromStr for UserIdField {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<UserIdField, String> {
+        match value {
+            "id" => Ok(UserIdField::Id),
+            "username" => Ok(UserIdField::Username),
+            other => Err(format!("{other:?} is not id or username")),
+        }
+    }
+}
+
 /// simplejwt's `SLIDING_TOKEN_LIFETIME`, `SLIDING_TOKEN_REFRESH_LIFETIME` and
 /// `SLIDING_TOKEN_REFRESH_EXP_CLAIM`.
 #[derive(Debug, Clone)]
@@ -174,6 +195,16 @@ impl Token {
             .get("exp")
             .and_then(Value::as_f64)
             .map_or(0, |exp| exp as i64)
+    }
+
+    /// The user claim as a username (`USER_ID_FIELD = "username"`): a string, or a number
+    /// read as its text, as Django's lookup would.
+    pub fn user_name(&self) -> Option<String> {
+        match self.claims.get("user_id")? {
+            Value::String(name) => Some(name.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 
     /// `iat` in whole seconds (0 when absent: such a token predates every epoch but the first).

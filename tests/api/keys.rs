@@ -320,3 +320,31 @@ async fn claim_names_follow_the_settings() {
     let reply = app.hello_with_token(&default_names).await;
     reply.assert_unauthorized(access_token_not_valid("Token has no id"));
 }
+
+/// `USER_ID_FIELD=username`: tokens name their user by username, and a numeric username never
+/// stands for another user's id.
+#[tokio::test]
+async fn tokens_can_name_their_user_by_username() {
+    let app = spawn_app_with(&[("USER_ID_FIELD", "username")]).await;
+    app.seed_reference_users();
+    // User id 2 is `inactive`; this active user is called "2".
+    app.create_user("2", PASSWORD, Default::default());
+    let (refresh, access) = app.obtain("2", PASSWORD).await;
+    assert_eq!(claims(&access)["user_id"], "2");
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let reply = app.refresh(&refresh).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let (_, vitor) = app.obtain("vitor", PASSWORD).await;
+    assert_eq!(claims(&vitor)["user_id"], "vitor");
+    app.hello_with_token(&vitor)
+        .await
+        .assert_json(200, hello_world());
+    // A token naming the inactive user by name is refused as simplejwt refuses it.
+    let inactive = app.sign(
+        json!({"token_type": "access", "exp": now() + 60, "jti": "j", "user_id": "inactive"}),
+    );
+    let reply = app.hello_with_token(&inactive).await;
+    assert_eq!(reply.body["code"], "user_inactive");
+}
