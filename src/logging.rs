@@ -2,6 +2,8 @@
 //! malformed request from a client (`stream error: Request parse error ...`) at ERROR, so any
 //! client could fill the error log. Those records are passed on at DEBUG instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use log::{Level, Log, Metadata, Record};
 
 /// Where actix's HTTP/1 connection handling logs; its ERROR records are about one client's
@@ -56,5 +58,30 @@ pub fn init(filters: &str) {
     let max_level = logger.filter();
     if log::set_boxed_logger(Box::new(DemoteClientErrors(logger))).is_ok() {
         log::set_max_level(max_level);
+    }
+}
+
+/// Lets a message through at most once a minute: what a flood or an outage repeats on every
+/// request must not become as many log lines.
+#[derive(Debug, Default)]
+pub struct OncePerMinute {
+    last: AtomicU64,
+}
+
+impl OncePerMinute {
+    pub const fn new() -> OncePerMinute {
+        OncePerMinute {
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// True for the first call in each minute (`now`: Unix seconds).
+    pub fn due(&self, now: u64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        now >= last + 60
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }

@@ -58,6 +58,37 @@ pub struct TokenService {
 }
 
 impl TokenService {
+    /// `TokenObtainSerializer.validate`: the active user the posted credentials name, behind
+    /// the login failure limits of the device's address.
+    async fn credentials_user(&self, data: Value, device: &Device) -> Result<User, ApiError> {
+        let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
+        let checked = self
+            .login_failures
+            .check(&self.accounts, &username, &password, device.ip, |_| true)
+            .await?;
+        match checked {
+            LoginCheck::Passed(user) => Ok(user),
+            LoginCheck::Failed => Err(ApiError::authentication_failed(
+                "No active account found with the given credentials",
+            )),
+            LoginCheck::Locked { wait } => Err(ApiError::throttled(wait)),
+        }
+    }
+
+    /// The project's own claims (`TokenClaims`), never over one portcullis writes.
+    fn add_custom_claims(&self, token: &mut Token, user: &User) {
+        let Some(hook) = &self.token_claims else {
+            return;
+        };
+        for (name, value) in hook(user) {
+            let reserved =
+                RESERVED_CLAIMS.contains(&name.as_str()) || name == self.sliding.refresh_exp_claim;
+            if !reserved {
+                token.claims.insert(name, value);
+            }
+        }
+    }
+
     /// `USER_ID_FIELD = "username"`: the user claim holds the username instead of the id.
     fn name_user(&self, token: &mut Token, user: &User) {
         if self.user_id_field == UserIdField::Username {
@@ -103,30 +134,11 @@ impl TokenService {
     /// login failure limits of the device's address. With families, the pair starts one.
     pub async fn obtain_pair(&self, data: Value, device: &Device) -> Result<Value, ApiError> {
         self.require_signing()?;
-        let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
-        let checked = self
-            .login_failures
-            .check(&self.accounts, &username, &password, device.ip, |_| true)
-            .await?;
-        let user = match checked {
-            LoginCheck::Passed(user) => user,
-            LoginCheck::Failed => {
-                return Err(ApiError::authentication_failed(
-                    "No active account found with the given credentials",
-                ));
-            }
-            LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
-        };
+        let user = self.credentials_user(data, device).await?;
         let issued_at = now_seconds();
         let mut refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
         self.name_user(&mut refresh, &user);
-        if let Some(hook) = &self.token_claims {
-            for (name, value) in hook(&user) {
-                if !RESERVED_CLAIMS.contains(&name.as_str()) {
-                    refresh.claims.insert(name, value);
-                }
-            }
-        }
+        self.add_custom_claims(&mut refresh, &user);
         let family = match &self.families {
             Some(families) => {
                 let (with_family, family) = families.start(refresh, user.id, device);
@@ -212,32 +224,11 @@ impl TokenService {
     /// `TokenObtainSlidingSerializer`: credentials in, `{"token"}` (a sliding token) out.
     pub async fn obtain_sliding(&self, data: Value, device: &Device) -> Result<Value, ApiError> {
         self.require_signing()?;
-        let [username, password] = char_fields(&expect_object(data)?, ["username", "password"])?;
-        let checked = self
-            .login_failures
-            .check(&self.accounts, &username, &password, device.ip, |_| true)
-            .await?;
-        let user = match checked {
-            LoginCheck::Passed(user) => user,
-            LoginCheck::Failed => {
-                return Err(ApiError::authentication_failed(
-                    "No active account found with the given credentials",
-                ));
-            }
-            LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
-        };
+        let user = self.credentials_user(data, device).await?;
         let issued_at = now_seconds();
         let mut token = Token::sliding_for_user(user.id, &self.sliding, issued_at);
         self.name_user(&mut token, &user);
-        if let Some(hook) = &self.token_claims {
-            for (name, value) in hook(&user) {
-                if !RESERVED_CLAIMS.contains(&name.as_str())
-                    && name != self.sliding.refresh_exp_claim
-                {
-                    token.claims.insert(name, value);
-                }
-            }
-        }
+        self.add_custom_claims(&mut token, &user);
         // Recorded as simplejwt's blacklist app records it (its `exp`), so it can be blacklisted.
         let record = self.record(&token, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);

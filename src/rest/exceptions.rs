@@ -211,20 +211,9 @@ impl From<crate::hashers::HasherError> for ApiError {
         match error {
             // Said once a minute: a flood must not turn into as many log lines.
             HasherError::Busy | HasherError::ClientBusy => {
-                static LAST_LOGGED: std::sync::atomic::AtomicU64 =
-                    std::sync::atomic::AtomicU64::new(0);
-                let now = crate::clock::now_seconds() as u64;
-                let last = LAST_LOGGED.load(std::sync::atomic::Ordering::Relaxed);
-                if now >= last + 60
-                    && LAST_LOGGED
-                        .compare_exchange(
-                            last,
-                            now,
-                            std::sync::atomic::Ordering::Relaxed,
-                            std::sync::atomic::Ordering::Relaxed,
-                        )
-                        .is_ok()
-                {
+                static BUSY_LOG: crate::logging::OncePerMinute =
+                    crate::logging::OncePerMinute::new();
+                if BUSY_LOG.due(crate::clock::now_seconds() as u64) {
                     log::warn!("refusing credential checks: {error} (said at most once a minute)");
                 }
                 ApiError::service_unavailable()

@@ -23,7 +23,6 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -33,6 +32,7 @@ use crate::accounts::Accounts;
 use crate::addresses::ClientBuckets;
 use crate::clock::now;
 use crate::events::SecurityEvent;
+use crate::logging::OncePerMinute;
 use crate::models::users::User;
 use crate::rest::client::ident;
 use crate::rest::exceptions::ApiError;
@@ -105,7 +105,7 @@ pub struct LoginFailureLimiter {
     fallback: MemoryStore,
     rates: LoginFailureRates,
     buckets: ClientBuckets,
-    last_failure_log: AtomicU64,
+    failure_log: OncePerMinute,
 }
 
 /// The keys of one attempt: the three limits, and the mark of an address that signed in.
@@ -155,7 +155,7 @@ impl LoginFailureLimiter {
             fallback,
             rates,
             buckets,
-            last_failure_log: AtomicU64::new(0),
+            failure_log: OncePerMinute::new(),
         }
     }
 
@@ -308,14 +308,7 @@ impl LoginFailureLimiter {
     }
 
     fn log_failure(&self, error: &StoreError) {
-        let second = now() as u64;
-        let last = self.last_failure_log.load(Ordering::Relaxed);
-        if second >= last + 60
-            && self
-                .last_failure_log
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.failure_log.due(now() as u64) {
             log::error!("{error}; the login failure limits hold per instance meanwhile");
         }
     }

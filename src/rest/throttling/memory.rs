@@ -25,11 +25,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
 use super::{Hit, Rate, StoreError, ThrottleStore};
+use crate::logging::OncePerMinute;
 
 pub const EXACT_LIMIT: u64 = 1000;
 const SHARDS: usize = 16;
@@ -113,8 +113,8 @@ pub struct MemoryStore {
     hasher: RandomState,
     /// Keys one shard may hold.
     shard_capacity: usize,
-    /// When the store last said it was saturated (Unix seconds).
-    last_saturation_log: AtomicU64,
+    /// Says the store is saturated at most once a minute.
+    saturation_log: OncePerMinute,
 }
 
 impl Default for MemoryStore {
@@ -130,7 +130,7 @@ impl MemoryStore {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             shard_capacity: max_keys.div_ceil(SHARDS).max(1),
-            last_saturation_log: AtomicU64::new(0),
+            saturation_log: OncePerMinute::new(),
         }
     }
 
@@ -140,14 +140,7 @@ impl MemoryStore {
     }
 
     fn log_saturation(&self, now: f64) {
-        let second = now as u64;
-        let last = self.last_saturation_log.load(Ordering::Relaxed);
-        if second >= last + 60
-            && self
-                .last_saturation_log
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.saturation_log.due(now as u64) {
             log::warn!(
                 "the in-process throttle store is full ({} keys, THROTTLE_MAX_KEYS): evicting the \
                  keys with the least limit in force; raise it if this is real traffic",

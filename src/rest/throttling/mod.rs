@@ -6,11 +6,11 @@ pub mod rate;
 pub mod redis;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
 use crate::clock::now;
+use crate::logging::OncePerMinute;
 use crate::rest::exceptions::ApiError;
 use crate::rest::request::Request;
 
@@ -74,7 +74,7 @@ pub enum FailureMode {
 pub struct Counter {
     store: Arc<dyn ThrottleStore>,
     failure_mode: FailureMode,
-    last_failure_log: AtomicU64,
+    failure_log: OncePerMinute,
 }
 
 impl Counter {
@@ -82,7 +82,7 @@ impl Counter {
         Counter {
             store,
             failure_mode,
-            last_failure_log: AtomicU64::new(0),
+            failure_log: OncePerMinute::new(),
         }
     }
 
@@ -107,14 +107,7 @@ impl Counter {
     }
 
     fn log_failure(&self, error: &StoreError) {
-        let second = now() as u64;
-        let last = self.last_failure_log.load(Ordering::Relaxed);
-        if second >= last + 60
-            && self
-                .last_failure_log
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.failure_log.due(now() as u64) {
             log::error!("{error}; throttling fails {:?}", self.failure_mode);
         }
     }
