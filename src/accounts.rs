@@ -127,6 +127,12 @@ impl Accounts {
         }
     }
 
+    /// The user read from the database now (the cache refreshed with it).
+    pub async fn refetch(&self, id: i32) -> Result<Option<User>, AccountsError> {
+        self.invalidate(id);
+        self.get_user(id).await
+    }
+
     /// Users held in the cache (bounded by `MAX_CACHED_USERS`).
     pub fn cached_users(&self) -> usize {
         self.cache.lock().map_or(0, |cache| cache.len())

@@ -262,7 +262,7 @@ impl AppState {
             AuthenticationClass::RemoteUser => Arc::new(RemoteUserAuthentication {
                 accounts: Arc::clone(&self.accounts),
                 header: self.config.pipeline.remote_user_header.clone(),
-                trusted_proxies: self.config.pipeline.trusted_proxies.clone(),
+                trusted_proxies: self.config.pipeline.remote_user_proxies.clone(),
             }),
             AuthenticationClass::Token => Arc::new(TokenAuthentication {
                 tokens: Arc::clone(&self.auth_tokens),

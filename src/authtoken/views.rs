@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::{self, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::authtoken::AuthTokens;
@@ -48,7 +49,13 @@ pub fn obtain_auth_token_view(
                     LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
                 };
                 let key = tokens.key_for(user.id).await?;
-                Ok(Response::ok(json!({ "token": key })))
+                let mut response = Response::ok(json!({ "token": key }));
+                // A credential: no cache on the way keeps it (RFC 6749 §5.1's rule).
+                response.headers.extend([
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+                ]);
+                Ok(response)
             }
         })
 }

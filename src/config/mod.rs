@@ -105,6 +105,10 @@ pub struct PipelineSettings {
     pub client_buckets: ClientBuckets,
     /// `REMOTE_USER_HEADER`, lowercase: where a trusted proxy names the user (`remote_user`).
     pub remote_user_header: String,
+    /// `REMOTE_USER_PROXIES`: the peers whose `REMOTE_USER_HEADER` is believed. Its own
+    /// setting, not `TRUSTED_PROXIES`: a proxy that forwards addresses is not therefore one
+    /// that authenticates users (and may pass a client's header through).
+    pub remote_user_proxies: Vec<IpNet>,
 }
 
 /// Password checks, hashing and the user lookup behind every request.
@@ -290,6 +294,13 @@ impl Config {
                     &vars.string("REMOTE_USER_HEADER", "X-Remote-User"),
                 )
                 .map_err(|e| invalid("REMOTE_USER_HEADER", e))?,
+                remote_user_proxies: vars
+                    .list("REMOTE_USER_PROXIES", "")
+                    .iter()
+                    .map(|cidr| {
+                        parse_cidr(cidr).map_err(|e| invalid("REMOTE_USER_PROXIES", e.message))
+                    })
+                    .collect::<Result<_, _>>()?,
             },
             passwords: PasswordSettings {
                 auth_token_keys: match vars.string("TOKEN_AUTH_KEYS", "multiple").as_str() {
@@ -373,6 +384,50 @@ impl Config {
                 return Err(invalid(
                     variable,
                     format!("{name:?} is empty or already names another claim"),
+                ));
+            }
+        }
+        let claim = self.jwt.sliding.refresh_exp_claim.as_str();
+        let registered = [
+            "",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "token_type",
+            "user_id",
+            "sid",
+            "aud",
+            "iss",
+        ];
+        if registered.contains(&claim) {
+            return Err(invalid(
+                "SLIDING_TOKEN_REFRESH_EXP_CLAIM",
+                format!("{claim:?} is empty or already names another claim"),
+            ));
+        }
+        // A century: longer lifetimes would overflow the seconds of `exp`.
+        const MAX_LIFETIME: i64 = 100 * 365 * 86_400;
+        for (variable, seconds) in [
+            (
+                "ACCESS_TOKEN_LIFETIME",
+                self.jwt.access_token_lifetime as i64,
+            ),
+            (
+                "REFRESH_TOKEN_LIFETIME",
+                self.jwt.refresh_token_lifetime as i64,
+            ),
+            ("SLIDING_TOKEN_LIFETIME", self.jwt.sliding.lifetime),
+            (
+                "SLIDING_TOKEN_REFRESH_LIFETIME",
+                self.jwt.sliding.refresh_lifetime,
+            ),
+            ("JWT_LEEWAY", self.jwt.leeway as i64),
+        ] {
+            if !(0..=MAX_LIFETIME).contains(&seconds) {
+                return Err(invalid(
+                    variable,
+                    "must be between 0 and 100 years in seconds",
                 ));
             }
         }
@@ -498,6 +553,8 @@ mod tests {
             ("THROTTLE_IPV6_PREFIX", "0"),
             ("THROTTLE_MAX_KEYS", "0"),
             ("AUTH_HEADER_NAME", "X Token"),
+            ("SLIDING_TOKEN_REFRESH_EXP_CLAIM", "exp"),
+            ("REFRESH_TOKEN_LIFETIME", "9223372036854775807"),
         ] {
             let err = config_with(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");

@@ -109,7 +109,7 @@ impl JWTAuthentication {
     /// Refuses a token issued before the user's token epoch (password change, deactivation,
     /// logout everywhere) or of a revoked family.
     async fn check_revocation(&self, token: &Token, user: &User) -> Result<(), ApiError> {
-        if token.issued_at() < user.tokens_valid_after {
+        if user.issued_before_epoch(token.issued_at()) {
             return Err(not_valid(REVOKED));
         }
         if let (Some(revoked), Some(sid)) = (&self.revoked, token.family())

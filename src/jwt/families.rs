@@ -113,15 +113,26 @@ impl Families {
         };
         let jti = token.jti().to_string();
         let grace = self.reuse_grace;
-        let lookup = sid.clone();
-        let state = db::run(&self.pool, move |conn| families::find(conn, &lookup)).await?;
+        let (lookup, presented) = (sid.clone(), jti.clone());
+        let (state, rotated_at) = db::run(&self.pool, move |conn| {
+            Ok((
+                families::find(conn, &lookup)?,
+                tokens::blacklisted_at(conn, &presented)?,
+            ))
+        })
+        .await?;
         let Some(state) = state else {
             return Ok(());
         };
         if state.revoked_at.is_some() || state.current_jti == jti {
             return Ok(());
         }
-        if grace > 0 && now_seconds() - state.last_refreshed <= grace {
+        // A lost response is the token rotated last, replayed soon after its own rotation; an
+        // older token (a thief rotating on meanwhile) is reuse whatever the window.
+        let lost_response = grace > 0
+            && rotated_at == Some(state.last_refreshed)
+            && now_seconds() - state.last_refreshed <= grace;
+        if lost_response {
             SecurityEvent::new("refresh_replay_within_grace")
                 .user(Some(state.user_id))
                 .client(client)

@@ -15,6 +15,12 @@ use crate::clock::now_seconds;
 use crate::db::{self, DbError, DbPool};
 use crate::models::families;
 
+/// How far before the latest revocation seen each reload reads again. A revocation's time is
+/// taken before its write commits: one that waited for a lock or a pool connection, or comes
+/// from a host whose clock runs behind, can commit with a time older than one already read.
+/// Re-reading two minutes' worth costs little (revocations are rare) and catches those.
+const LATE_COMMIT_MARGIN: i64 = 120;
+
 struct Revoked {
     /// sid -> until when its tokens can be valid (Unix seconds).
     families: HashMap<String, i64>,
@@ -107,7 +113,7 @@ impl RevokedFamilies {
             .read()
             .map_err(|_| poisoned())?
             .high_water
-            .saturating_sub(1);
+            .saturating_sub(LATE_COMMIT_MARGIN);
         let started = Instant::now();
         let oldest_valid = now_seconds().saturating_sub(self.token_lifetime);
         let revoked = db::run(&self.pool, move |conn| {

@@ -175,7 +175,12 @@ impl TokenService {
         let refresh = self.refresh_token(data, "refresh", client).await?;
         let mut known_user = None;
         if refresh.names_a_user() {
-            let user = user_of(&self.accounts, &refresh, self.user_id_field).await?;
+            // Read afresh, not from the user cache: a refresh must see a password change or a
+            // logout made a moment ago on any instance (it reads the database anyway).
+            let user = match user_of(&self.accounts, &refresh, self.user_id_field).await? {
+                Some(user) => self.accounts.refetch(user.id).await?,
+                None => None,
+            };
             let check_active = self.check_user_is_active;
             let Some(user) = user.filter(|user| user.is_active || !check_active) else {
                 return Err(ApiError::authentication_failed(
@@ -183,7 +188,7 @@ impl TokenService {
                 ));
             };
             // Issued before the user's token epoch (password change, logout everywhere).
-            if refresh.issued_at() < user.tokens_valid_after {
+            if user.issued_before_epoch(refresh.issued_at()) {
                 return Err(TokenError::Blacklisted.into_api_error());
             }
             known_user = Some(user);
@@ -269,8 +274,12 @@ impl TokenService {
             return Err(not_valid(format!("Token '{claim}' claim has expired")));
         }
         // The user's token epoch holds for sliding tokens too (their `iat` moves on).
-        if let Some(user) = user_of(&self.accounts, &token, self.user_id_field).await?
-            && token.issued_at() < user.tokens_valid_after
+        let user = match user_of(&self.accounts, &token, self.user_id_field).await? {
+            Some(user) => self.accounts.refetch(user.id).await?,
+            None => None,
+        };
+        if let Some(user) = user
+            && user.issued_before_epoch(token.issued_at())
         {
             return Err(TokenError::Blacklisted.into_api_error());
         }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderValue};
 use serde_json::Value;
 
-use crate::jwt::cookie::TokenCookie;
+use crate::jwt::cookie::{Mode, TokenCookie};
 use crate::jwt::families::Device;
 use crate::jwt::serializers::TokenService;
 use crate::rest::metadata::FieldInfo;
 use crate::rest::{APIView, ApiError, Response};
 
 /// What a token view does with the posted data (simplejwt's serializer of that view).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     ObtainPair,
     Refresh,
@@ -149,8 +149,16 @@ pub fn token_views(
                     let cookie = cookie.clone();
                     async move {
                         let mut data = request.data().await?;
-                        let reads_cookie = matches!(action, Action::Refresh | Action::Blacklist);
-                        if let Some(cookie) = cookie.as_deref().filter(|_| reads_cookie) {
+                        // Browser mode only for a page of this site; API clients unchanged.
+                        let uses_cookie = matches!(
+                            action,
+                            Action::ObtainPair | Action::Refresh | Action::Blacklist
+                        );
+                        let browser = match cookie.as_deref().filter(|_| uses_cookie) {
+                            Some(cookie) if cookie.mode(&request)? == Mode::Browser => Some(cookie),
+                            _ => None,
+                        };
+                        if let Some(cookie) = browser.filter(|_| action != Action::ObtainPair) {
                             cookie.fill_from_cookie(&request, &mut data)?;
                         }
                         let device = Device {
@@ -161,9 +169,8 @@ pub fn token_views(
                                 .unwrap_or_default(),
                         };
                         let mut body = action.run(&service, data, &device).await?;
-                        let set_cookie = cookie
-                            .as_deref()
-                            .and_then(|cookie| action.cookie_update(cookie, &mut body));
+                        let set_cookie =
+                            browser.and_then(|cookie| action.cookie_update(cookie, &mut body));
                         let mut response = Response::ok(body);
                         // RFC 6749 §5.1: tokens are never stored by a cache on the way.
                         response.headers.extend([

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use crate::clock::now_seconds;
 use crate::db::DbConnection;
 use crate::db::schema::users;
-use crate::models::{families, sessions};
+use crate::models::{auth_tokens, families, sessions};
 
 /// The part of a user the request pipeline needs; never carries the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -18,6 +18,15 @@ pub struct User {
     pub is_superuser: bool,
     /// The token epoch: tokens issued before it (their `iat`) are refused.
     pub tokens_valid_after: i64,
+}
+
+impl User {
+    /// Whether a token issued at `iat` (whole seconds) predates the user's token epoch. A
+    /// token of the epoch's own second is refused too: the epoch counts whole seconds, and a
+    /// token refreshed in that second must not outlive the change.
+    pub fn issued_before_epoch(&self, iat: i64) -> bool {
+        self.tokens_valid_after > 0 && iat <= self.tokens_valid_after
+    }
 }
 
 /// A user together with the stored password hash, for credential checks only.
@@ -131,7 +140,8 @@ pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult
 }
 
 /// Logs the user out everywhere, in one transaction: the token epoch moves to now (every
-/// token issued before stops working), every refresh family and admin session ends.
+/// token issued before stops working), every refresh family, admin session and authtoken key
+/// ends.
 /// Returns the families ended (id, expiry), for the caller's revocation cache.
 pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(String, i64)>> {
     let now = now_seconds();
@@ -141,6 +151,8 @@ pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(St
             .execute(conn)?;
         let ended = families::revoke_all(conn, id, now)?;
         sessions::delete_for_user(conn, id)?;
+        // DRF authtoken keys are sessions too: they end with the others.
+        auth_tokens::delete_for_user(conn, id)?;
         Ok(ended)
     })
 }

@@ -1,7 +1,9 @@
 //! Provides DRF's `RemoteUserAuthentication`: a fronting proxy that authenticated the user
 //! (SSO, mTLS, an auth gateway) names them in a header.
 //!
-//! The header is believed only from `TRUSTED_PROXIES` peers (anyone can send a header); it
+//! The header is believed only from `REMOTE_USER_PROXIES` peers (anyone can send a header; a
+//! proxy that forwards addresses may pass a client's header through, so `TRUSTED_PROXIES` is
+//! not enough: the authenticating proxy must set or clear it); it
 //! names an existing, active user by username. Unknown or inactive users are not
 //! authenticated (the next class tries); users are never created from the header.
 
@@ -21,6 +23,7 @@ pub struct RemoteUserAuthentication {
     pub accounts: Arc<Accounts>,
     /// `REMOTE_USER_HEADER`, lowercase.
     pub header: String,
+    /// `REMOTE_USER_PROXIES`.
     pub trusted_proxies: Vec<IpNet>,
 }
 

@@ -95,7 +95,7 @@ async fn a_trusted_proxy_names_the_user_in_a_header() {
     }
     let trusted = spawn_app_with(&[
         ("AUTHENTICATION_CLASSES", "remote_user,jwt"),
-        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("REMOTE_USER_PROXIES", "127.0.0.1/32"),
     ])
     .await;
     trusted.seed_reference_users();
@@ -105,8 +105,13 @@ async fn a_trusted_proxy_names_the_user_in_a_header() {
     for refused in ["inactive", "nobody", "", "VITOR"] {
         assert_eq!(hello_as(&trusted, refused).await.status, 403, "{refused:?}");
     }
-    // The same header from a peer that is not a trusted proxy is ignored.
-    let untrusted = spawn_app_with(&[("AUTHENTICATION_CLASSES", "remote_user,jwt")]).await;
+    // The same header from a peer that is only a TRUSTED_PROXIES proxy (it forwards
+    // addresses, it does not authenticate) is ignored.
+    let untrusted = spawn_app_with(&[
+        ("AUTHENTICATION_CLASSES", "remote_user,jwt"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
     untrusted.seed_reference_users();
     assert_eq!(hello_as(&untrusted, "vitor").await.status, 403);
 }

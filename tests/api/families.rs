@@ -298,3 +298,91 @@ async fn the_dashboard_shows_live_sessions_and_ends_them() {
         .unwrap();
     assert!(row.contains("<td>0</td>"), "{row}");
 }
+
+/// An attacker who keeps refreshing cannot outlive a password change: a token refreshed in
+/// the very second of the change is refused too, and refresh reads the epoch afresh.
+#[tokio::test]
+async fn refreshing_through_a_password_change_does_not_keep_a_session_alive() {
+    let app = spawn_seeded_app().await;
+    let (mut refresh, _) = app.obtain("vitor", PASSWORD).await;
+    let changed = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let output = run_portcullis(
+            std::env::temp_dir().as_path(),
+            &["changepassword", "vitor"],
+            "New-Passw0rd!2026\n",
+            &[("DATABASE_URL", app.database_url.as_str())],
+        );
+        assert!(output.status.success());
+    };
+    let attacker = async {
+        let mut last_access = String::new();
+        for _ in 0..20 {
+            let reply = app.refresh(&refresh).await;
+            if reply.status != 200 {
+                break;
+            }
+            refresh = reply.body["refresh"].as_str().unwrap().to_string();
+            last_access = reply.body["access"].as_str().unwrap().to_string();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        last_access
+    };
+    let ((), last_access) = tokio::join!(changed, attacker);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.refresh(&refresh)
+        .await
+        .assert_unauthorized(blacklisted());
+    assert_eq!(app.hello_with_token(&last_access).await.status, 401);
+}
+
+/// The grace window is for the token rotated last, replayed soon after its own rotation: a
+/// thief who keeps rotating cannot make an older token's replay look like a lost response.
+#[tokio::test]
+async fn the_grace_window_does_not_hide_a_thief_who_keeps_rotating() {
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "5")]).await;
+    let (stolen, _) = app.obtain("vitor", PASSWORD).await;
+    let (_, mut thief) = rotate(&app, &stolen).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (thief_access, next) = rotate(&app, &thief).await;
+    thief = next;
+    // The owner replays the token rotated first, not the last one: reuse.
+    app.refresh(&stolen)
+        .await
+        .assert_unauthorized(blacklisted());
+    app.refresh(&thief).await.assert_unauthorized(blacklisted());
+    app.hello_with_token(&thief_access)
+        .await
+        .assert_unauthorized(revoked_access());
+}
+
+/// DRF authtoken keys end with every other session, and a NUL in a session id is not found.
+#[tokio::test]
+async fn logout_everywhere_ends_authtoken_keys_too() {
+    let app = spawn_families_app(&[("AUTHENTICATION_CLASSES", "token,jwt")]).await;
+    let key = app
+        .post(
+            "/api/auth-token/",
+            json!({"username": "vitor", "password": PASSWORD}),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let missing = app
+        .send(
+            app.request("DELETE", "/api/sessions/%00/")
+                .bearer_auth(&access),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let reply = app
+        .send(app.request("DELETE", "/api/sessions/").bearer_auth(&access))
+        .await;
+    assert_eq!(reply.status, 204);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let with_key = app.hello_with_authorization(format!("Token {key}")).await;
+    assert_eq!(with_key.status, 401, "{}", with_key.text);
+}

@@ -30,13 +30,20 @@ fn cookie_value(set_cookie: &str) -> &str {
         .trim_start_matches("refresh_token=")
 }
 
+/// This site's own origin, as a browser sends it on every POST.
+fn own_origin(app: &TestApp) -> String {
+    format!("http://127.0.0.1:{}", app.port)
+}
+
 async fn obtain_cookie(app: &TestApp) -> (String, String) {
     let response = app
-        .post_json(
-            "/api/token/",
-            &json!({"username": "vitor", "password": PASSWORD}),
-        )
-        .await;
+        .client
+        .post(app.url("/api/token/"))
+        .header("Origin", own_origin(app))
+        .json(&json!({"username": "vitor", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let set_cookie = refresh_cookie(&response).expect("a refresh cookie");
     let body: serde_json::Value = response.json().await.unwrap();
@@ -64,11 +71,13 @@ async fn obtain_sets_a_protected_cookie_and_answers_only_access() {
         spawn_app_with(&[("TOKEN_COOKIE", "true"), ("SESSION_COOKIE_SECURE", "true")]).await;
     secure.seed_reference_users();
     let response = secure
-        .post_json(
-            "/api/token/",
-            &json!({"username": "vitor", "password": PASSWORD}),
-        )
-        .await;
+        .client
+        .post(secure.url("/api/token/"))
+        .header("Origin", own_origin(&secure))
+        .json(&json!({"username": "vitor", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("__Secure-refresh_token=") && cookie.contains("Secure"));
 }
@@ -78,7 +87,7 @@ async fn refresh_reads_the_cookie_behind_a_csrf_proof() {
     let app = spawn_cookie_app().await;
     let (set_cookie, _) = obtain_cookie(&app).await;
     let cookie = format!("refresh_token={}", cookie_value(&set_cookie));
-    // No proof: refused with DRF's CSRF message.
+    // No page at all (no Origin, no CSRF header): an API client, whose cookies are not read.
     let (status, body) = json(
         app.client
             .post(app.url("/api/token/refresh/"))
@@ -90,8 +99,8 @@ async fn refresh_reads_the_cookie_behind_a_csrf_proof() {
     )
     .await;
     assert_eq!(
-        (status, body["detail"].clone()),
-        (403, json!("CSRF Failed: CSRF cookie not set."))
+        (status, body),
+        (400, json!({"refresh": ["This field is required."]}))
     );
     // Another site's Origin: refused.
     let foreign = app
@@ -123,7 +132,7 @@ async fn refresh_reads_the_cookie_behind_a_csrf_proof() {
         ["access"]
     );
     // Same-origin Origin, with the rotated cookie.
-    let origin = format!("http://127.0.0.1:{}", app.port);
+    let origin = own_origin(&app);
     let response = app
         .client
         .post(app.url("/api/token/refresh/"))
@@ -161,7 +170,7 @@ async fn blacklist_by_cookie_ends_the_session_and_clears_the_cookie() {
             "Cookie",
             format!("refresh_token={}", cookie_value(&set_cookie)),
         )
-        .header("Origin", format!("http://127.0.0.1:{}", app.port))
+        .header("Origin", own_origin(&app))
         .json(&json!({}))
         .send()
         .await
@@ -174,10 +183,52 @@ async fn blacklist_by_cookie_ends_the_session_and_clears_the_cookie() {
 }
 
 #[tokio::test]
-async fn a_token_in_the_body_still_works_in_browser_mode() {
+async fn api_clients_are_unaffected_by_browser_mode() {
     let app = spawn_cookie_app().await;
-    let (set_cookie, _) = obtain_cookie(&app).await;
-    let reply = app.refresh(cookie_value(&set_cookie)).await;
+    let (refresh, _) = app.obtain("vitor", PASSWORD).await;
+    let reply = app.refresh(&refresh).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(reply.body.get("refresh").is_none());
+    assert!(reply.body["refresh"].is_string(), "{}", reply.text);
+    assert!(reply.header("set-cookie").is_none());
+}
+
+/// Another site's page cannot sign a visitor in as someone else (login CSRF) or out.
+#[tokio::test]
+async fn another_sites_page_cannot_set_or_clear_the_cookie() {
+    let app = spawn_cookie_app().await;
+    for (path, body) in [
+        (
+            "/api/token/",
+            json!({"username": "vitor", "password": PASSWORD}),
+        ),
+        ("/api/token/refresh/", json!({"refresh": "x"})),
+        ("/api/token/blacklist/", json!({})),
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("Origin", "http://evil.test")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+        assert!(refresh_cookie(&response).is_none(), "{path}");
+    }
+    // Two refresh cookies (one planted from a sibling domain) are refused, not guessed at.
+    let (set_cookie, _) = obtain_cookie(&app).await;
+    let value = cookie_value(&set_cookie);
+    let response = app
+        .client
+        .post(app.url("/api/token/refresh/"))
+        .header(
+            "Cookie",
+            format!("refresh_token={value}; refresh_token=planted"),
+        )
+        .header("Origin", own_origin(&app))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }
