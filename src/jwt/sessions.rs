@@ -85,6 +85,10 @@ async fn end_session(service: Arc<TokenService>, request: Request) -> Result<Res
         .get("id")
         .unwrap_or("")
         .to_string();
+    // No family id holds a NUL (PostgreSQL would refuse the query): not found.
+    if sid.contains('\0') {
+        return Err(ApiError::not_found());
+    }
     let families = service.families.as_ref().ok_or_else(ApiError::not_found)?;
     let ended = families
         .revoke(&sid, Some(id), "session_ended", Some(id), request.client_ip)
