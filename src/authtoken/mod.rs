@@ -127,6 +127,30 @@ pub fn issue_key(
     user_id: i32,
     regenerate: bool,
 ) -> Result<String, IssueError> {
+    // Parallel obtains race: in single mode the unique index lets one key in and the others
+    // then read it; on SQLite a read-then-write transaction may meet a writer ("locked").
+    // Either way, trying again finds the settled state.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match issue_key_once(conn, sealer, mode, user_id, regenerate) {
+            Err(IssueError::Db(e)) if attempt < 3 && is_contention(&e) => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+fn is_contention(error: &diesel::result::Error) -> bool {
+    db::is_unique_violation(error) || error.to_string().contains("database is locked")
+}
+
+fn issue_key_once(
+    conn: &mut DbConnection,
+    sealer: &KeySealer,
+    mode: KeyMode,
+    user_id: i32,
+    regenerate: bool,
+) -> Result<String, IssueError> {
     conn.transaction(|conn| {
         if regenerate {
             auth_tokens::delete_for_user(conn, user_id)?;

@@ -203,3 +203,26 @@ async fn the_dashboard_lists_keys_by_digest_and_revokes_them() {
     assert_eq!(response.headers()["location"], "/admin/?done=key-revoked");
     assert_eq!(hello_with(&app, &format!("Token {key}")).await.status, 401);
 }
+
+/// Single mode under parallel obtains: one key for the user, handed to every request.
+#[tokio::test]
+async fn parallel_obtains_in_single_mode_share_one_key() {
+    let app = spawn_app_with(&[
+        ("TOKEN_AUTH_KEYS", "single"),
+        ("HASHER_QUEUE", "64"),
+        ("HASHER_THREADS", "4"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let replies =
+        futures_util::future::join_all((0..12).map(|_| obtain_key(&app, "vitor", PASSWORD))).await;
+    let keys: std::collections::HashSet<String> = replies.iter().map(key_of).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    assert_eq!(
+        portcullis::models::auth_tokens::list(&mut conn, 100)
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,1 @@
+DROP INDEX auth_tokens_one_sealed_per_user;
