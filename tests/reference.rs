@@ -760,6 +760,10 @@ enum Req {
     Hello(Option<String>),
     /// POST of a JSON body.
     Post(&'static str, Value),
+    /// GET /hello/ with this header (name, value).
+    HelloWith(&'static str, String),
+    /// POST of a form-encoded body.
+    Form(&'static str, Vec<(&'static str, String)>),
 }
 
 fn bearer(token: &str) -> Req {
@@ -827,6 +831,18 @@ impl Replies {
     fn field(&self, name: &str) -> [String; 2] {
         [self.replies[0].field(name), self.replies[1].field(name)]
     }
+
+    /// Both bodies hold this text (a message the exchange is about).
+    fn says(self, text: &str) -> Replies {
+        for (side, reply) in SIDES.iter().zip(&self.replies) {
+            assert!(
+                reply.text.contains(text),
+                "{}: {side} does not say {text:?}: {reply}",
+                self.what
+            );
+        }
+        self
+    }
 }
 
 struct Servers {
@@ -876,6 +892,8 @@ impl Servers {
                 }
             }
             Req::Post(path, body) => self.client.post(url(path)).json(body),
+            Req::HelloWith(name, value) => self.client.get(url("/hello/")).header(*name, value),
+            Req::Form(path, fields) => self.client.post(url(path)).form(fields),
         };
         let response = request.send().await.unwrap_or_else(|e| {
             panic!(
@@ -958,6 +976,23 @@ fn tokens_in(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// DRF authtoken keys in a body: the top-level string fields of 40 lower-case hex digits.
+fn auth_keys_in(text: &str) -> Vec<String> {
+    let Ok(Value::Object(body)) = serde_json::from_str::<Value>(text) else {
+        return Vec::new();
+    };
+    body.into_values()
+        .filter_map(|value| {
+            let key = value.as_str()?;
+            let hex = key.len() == 40
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+            hex.then(|| key.to_string())
+        })
+        .collect()
+}
+
 fn decode_part(token: &str, index: usize) -> Option<Value> {
     let part = token.split('.').nth(index)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -966,16 +1001,19 @@ fn decode_part(token: &str, index: usize) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// A token's claims without what depends on the moment or on chance: `exp` and `iat` become
-/// their JSON type, `jti` its length and alphabet (`lifetime` compares `exp - iat`).
+/// A token's claims without what depends on the moment or on chance: `exp`, `iat` and a sliding
+/// token's `refresh_exp` become their JSON type, `jti` (or `id`, the `JTI_CLAIM=id` runs) its
+/// length and alphabet (`lifetime` compares `exp - iat`).
 fn claim_shape(token: &str) -> Value {
     let claims = decode_part(token, 1).expect("claims");
     let map = claims.as_object().expect("claims object");
     let mut shape = Map::new();
     for (name, value) in map {
         let kept = match name.as_str() {
-            "exp" | "iat" => json!(if value.is_i64() { "integer" } else { "other" }),
-            "jti" => {
+            "exp" | "iat" | "refresh_exp" => {
+                json!(if value.is_i64() { "integer" } else { "other" })
+            }
+            "jti" | "id" => {
                 let jti = value.as_str().unwrap_or_default();
                 let hex = jti
                     .chars()
@@ -1021,10 +1059,14 @@ fn assert_same(what: &str, replies: &[Reply; 2]) {
         "Content-Type: {both}"
     );
     let tokens = [tokens_in(&reference.text), tokens_in(&portcullis.text)];
+    // DRF authtoken keys are random per server: masked as the JWTs are.
     let masked = |reply: &Reply, tokens: &[(String, String)]| {
-        tokens.iter().fold(reply.text.clone(), |text, (_, token)| {
+        let text = tokens.iter().fold(reply.text.clone(), |text, (_, token)| {
             text.replace(token, "<jwt>")
-        })
+        });
+        auth_keys_in(&reply.text)
+            .iter()
+            .fold(text, |text, key| text.replace(key, "<key>"))
     };
     assert_eq!(
         masked(reference, &tokens[0]),
@@ -1311,4 +1353,531 @@ async fn audience_and_issuer_match_the_reference_and_tokens_cross_over() {
         );
     }
     tokens_cross_over(&servers).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sliding tokens, DRF authtoken, claim names, the auth header's name.
+
+fn sliding_obtain(username: &str, password: &str) -> Req {
+    post(
+        "/api/token/sliding/",
+        json!({"username": username, "password": password}),
+    )
+}
+
+fn slide(token: &str) -> Req {
+    post("/api/token/sliding/refresh/", json!({"token": token}))
+}
+
+fn claim(token: &str, name: &str) -> Value {
+    decode_part(token, 1).expect("claims")[name].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sliding_tokens_match_the_reference_and_cross_over() {
+    let setup = Setup::hs256(&[("AUTH_TOKEN_CLASSES", "access,sliding")]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    s.same(
+        "sliding obtain, wrong password",
+        sliding_obtain("vitor", "wrong"),
+    )
+    .await
+    .status(401);
+    s.same(
+        "sliding obtain, inactive user",
+        sliding_obtain("inactive", PASSWORD),
+    )
+    .await
+    .status(401);
+    s.same(
+        "sliding obtain, no password",
+        post("/api/token/sliding/", json!({"username": "vitor"})),
+    )
+    .await
+    .status(400);
+    s.same(
+        "sliding obtain, no fields",
+        post("/api/token/sliding/", json!({})),
+    )
+    .await
+    .status(400);
+    let sliding = s
+        .same("sliding obtain", sliding_obtain("vitor", PASSWORD))
+        .await
+        .status(200)
+        .field("token");
+    for (side, token) in SIDES.iter().zip(&sliding) {
+        assert_eq!(
+            claim_names(token),
+            ["token_type", "exp", "iat", "jti", "refresh_exp", "user_id"],
+            "{side}'s sliding token"
+        );
+        assert_eq!(claim(token, "token_type"), "sliding", "{side}");
+        let refresh_window =
+            claim(token, "refresh_exp").as_i64().unwrap() - claim(token, "iat").as_i64().unwrap();
+        assert!(
+            (86399..=86400).contains(&refresh_window),
+            "{side}: {refresh_window}"
+        );
+    }
+    let pair = s
+        .same("obtain", obtain("vitor", PASSWORD))
+        .await
+        .status(200);
+    let [access, refresh] = [pair.field("access"), pair.field("refresh")];
+
+    let slid = s
+        .each("slide the sliding token", |i| slide(&sliding[i]))
+        .await
+        .status(200)
+        .field("token");
+    for (side, (old, new)) in SIDES.iter().zip(sliding.iter().zip(&slid)) {
+        // simplejwt keeps jti and refresh_exp; only exp and iat move.
+        assert_eq!(claim(old, "jti"), claim(new, "jti"), "{side}");
+        assert_eq!(
+            claim(old, "refresh_exp"),
+            claim(new, "refresh_exp"),
+            "{side}"
+        );
+    }
+    s.each("slide an access token", |i| slide(&access[i]))
+        .await
+        .status(401)
+        .says("Token has wrong type");
+    s.each("slide a refresh token", |i| slide(&refresh[i]))
+        .await
+        .status(401)
+        .says("Token has wrong type");
+    s.same("slide a token that is no JWT", slide("not.a.jwt"))
+        .await
+        .status(401);
+    s.same(
+        "slide, no token",
+        post("/api/token/sliding/refresh/", json!({})),
+    )
+    .await
+    .status(400);
+
+    s.each("hello with the sliding token", |i| bearer(&sliding[i]))
+        .await
+        .status(200);
+    s.each("hello with the slid token", |i| bearer(&slid[i]))
+        .await
+        .status(200);
+    s.each("hello with an access token", |i| bearer(&access[i]))
+        .await
+        .status(200);
+    s.each("hello with a refresh token", |i| bearer(&refresh[i]))
+        .await
+        .status(401);
+    s.each("verify the sliding token", |i| {
+        post("/api/token/verify/", json!({"token": sliding[i]}))
+    })
+    .await
+    .status(200);
+    s.each("blacklist the sliding token", |i| {
+        post("/api/token/blacklist/", json!({"refresh": sliding[i]}))
+    })
+    .await
+    .status(401)
+    .says("Token has wrong type");
+    s.each("blacklist the slid token", |i| {
+        post("/api/token/blacklist/", json!({"refresh": slid[i]}))
+    })
+    .await
+    .status(401)
+    .says("Token has wrong type");
+    s.each(
+        "hello with the sliding token after the blacklist attempt",
+        |i| bearer(&sliding[i]),
+    )
+    .await
+    .status(200);
+
+    // Sliding tokens signed here: expired before refresh_exp (cannot slide), past refresh_exp
+    // while still valid (works on /hello/, cannot slide).
+    let sliding_claims = |exp: i64, refresh_exp: i64| {
+        setup.claims(|c| {
+            c.insert("token_type".into(), "sliding".into());
+            c.insert("exp".into(), (now() + exp).into());
+            c.insert("iat".into(), (now() + exp - 300).into());
+            c.insert("refresh_exp".into(), (now() + refresh_exp).into());
+        })
+    };
+    let expired = setup.signer.sign(&sliding_claims(-10, 3600));
+    s.same("hello with an expired sliding token", bearer(&expired))
+        .await
+        .status(401);
+    s.same("slide an expired sliding token", slide(&expired))
+        .await
+        .status(401)
+        .says("Token is expired");
+    let stale = setup.signer.sign(&sliding_claims(300, -10));
+    s.same(
+        "hello with a sliding token past refresh_exp",
+        bearer(&stale),
+    )
+    .await
+    .status(200);
+    s.same("slide a sliding token past refresh_exp", slide(&stale))
+        .await
+        .status(401);
+
+    for (from, to) in [(0, 1), (1, 0)] {
+        let direction = format!(
+            "a sliding token from the {} on the {}",
+            SIDES[from], SIDES[to]
+        );
+        let obtained = s.send(from, &sliding_obtain("vitor", PASSWORD)).await;
+        assert_eq!(obtained.status, 200, "{direction}: obtain: {obtained}");
+        let token = obtained.field("token");
+        let hello = s.send(to, &bearer(&token)).await;
+        assert_eq!(
+            (hello.status, hello.text.as_str()),
+            (200, hello_world().as_str()),
+            "{direction}: hello: {hello}"
+        );
+        let slid = s.send(to, &slide(&token)).await;
+        assert_eq!(slid.status, 200, "{direction}: slide: {slid}");
+        let hello = s.send(from, &bearer(&slid.field("token"))).await;
+        assert_eq!(hello.status, 200, "{direction}: hello, slid back: {hello}");
+    }
+}
+
+fn auth_token(username: &str, password: &str) -> Req {
+    post(
+        "/api/auth-token/",
+        json!({"username": username, "password": password}),
+    )
+}
+
+fn token_header(value: impl Into<String>) -> Req {
+    Req::Hello(Some(value.into()))
+}
+
+/// DRF's `obtain_auth_token` (one key per user: `TOKEN_AUTH_KEYS=single` on portcullis, which
+/// the reference ignores) and `TokenAuthentication` first in `AUTHENTICATION_CLASSES`, so its
+/// `Token` challenge is the one answered. Keys are random: bodies compare with them masked, and
+/// each server gets its own key.
+#[tokio::test(flavor = "multi_thread")]
+async fn drf_authtoken_matches_the_reference() {
+    let setup = Setup::hs256(&[
+        ("AUTHENTICATION_CLASSES", "token,jwt"),
+        ("TOKEN_AUTH_KEYS", "single"),
+    ]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    s.same("auth-token, wrong password", auth_token("vitor", "wrong"))
+        .await
+        .status(400);
+    s.same(
+        "auth-token, inactive user",
+        auth_token("inactive", PASSWORD),
+    )
+    .await
+    .status(400);
+    s.same("auth-token, blank password", auth_token("vitor", ""))
+        .await
+        .status(400);
+    s.same(
+        "auth-token, no password",
+        post("/api/auth-token/", json!({"username": "vitor"})),
+    )
+    .await
+    .status(400);
+    s.same("auth-token, no fields", post("/api/auth-token/", json!({})))
+        .await
+        .status(400);
+    let key = s
+        .same("auth-token", auth_token("vitor", PASSWORD))
+        .await
+        .status(200)
+        .field("token");
+    let again = s
+        .same("auth-token again", auth_token("vitor", PASSWORD))
+        .await
+        .status(200)
+        .field("token");
+    assert_eq!(key, again, "one key per user, the same at every obtain");
+    let form = |password: &str| {
+        Req::Form(
+            "/api/auth-token/",
+            vec![("username", "vitor".into()), ("password", password.into())],
+        )
+    };
+    let by_form = s
+        .same("auth-token, form-encoded", form(PASSWORD))
+        .await
+        .status(200)
+        .field("token");
+    assert_eq!(key, by_form, "the same key through a form");
+    s.same("auth-token, form-encoded, wrong password", form("wrong"))
+        .await
+        .status(400);
+    s.same(
+        "auth-token, form-encoded, no password",
+        Req::Form("/api/auth-token/", vec![("username", "vitor".into())]),
+    )
+    .await
+    .status(400);
+
+    s.same(
+        "hello without credentials (Token challenge)",
+        Req::Hello(None),
+    )
+    .await
+    .status(401);
+    s.each("hello with the key", |i| {
+        token_header(format!("Token {}", key[i]))
+    })
+    .await
+    .status(200);
+    s.each("hello with the key, lower-case keyword", |i| {
+        token_header(format!("token {}", key[i]))
+    })
+    .await
+    .status(200);
+    s.same(
+        "hello with an unknown key",
+        token_header(format!("Token {}", &"0123456789abcdef".repeat(3)[..40])),
+    )
+    .await
+    .status(401);
+    s.same("hello with Token alone", token_header("Token"))
+        .await
+        .status(401);
+    s.same("hello with Token a b", token_header("Token a b"))
+        .await
+        .status(401);
+    let pair = s
+        .same("obtain", obtain("vitor", PASSWORD))
+        .await
+        .status(200);
+    s.each("hello with a JWT (jwt second)", |i| {
+        bearer(&pair.field("access")[i])
+    })
+    .await
+    .status(200);
+    s.each("hello with the key as a Bearer token", |i| bearer(&key[i]))
+        .await
+        .status(401);
+}
+
+/// `TOKEN_TYPE_CLAIM`, `JTI_CLAIM`, `USER_ID_CLAIM` and `USER_ID_FIELD=username`: the claims'
+/// names (and the user claim's value) in tokens from both, accepted by both.
+#[tokio::test(flavor = "multi_thread")]
+async fn claim_names_match_the_reference_and_tokens_cross_over() {
+    let setup = Setup::hs256(&[
+        ("TOKEN_TYPE_CLAIM", "kind"),
+        ("JTI_CLAIM", "id"),
+        ("USER_ID_CLAIM", "uid"),
+        ("USER_ID_FIELD", "username"),
+    ]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    let pair = s
+        .same("obtain", obtain("vitor", PASSWORD))
+        .await
+        .status(200);
+    let [access, refresh] = [pair.field("access"), pair.field("refresh")];
+    for (side, (access, refresh)) in SIDES.iter().zip(access.iter().zip(&refresh)) {
+        assert_eq!(
+            claim_names(access),
+            ["kind", "exp", "iat", "id", "uid"],
+            "{side}'s access token"
+        );
+        assert_eq!(claim(access, "uid"), "vitor", "{side}");
+        assert_eq!(claim(refresh, "kind"), "refresh", "{side}");
+    }
+    s.each("hello with the access token", |i| bearer(&access[i]))
+        .await
+        .status(200);
+    s.each("hello with the refresh token", |i| bearer(&refresh[i]))
+        .await
+        .status(401);
+    s.each("verify the access token", |i| {
+        post("/api/token/verify/", json!({"token": access[i]}))
+    })
+    .await
+    .status(200);
+    s.each("refresh with the access token", |i| {
+        post("/api/token/refresh/", json!({"refresh": access[i]}))
+    })
+    .await
+    .status(401);
+    let rotated = s
+        .each("refresh", |i| {
+            post("/api/token/refresh/", json!({"refresh": refresh[i]}))
+        })
+        .await
+        .status(200);
+    s.each("hello with the refreshed access token", |i| {
+        bearer(&rotated.field("access")[i])
+    })
+    .await
+    .status(200);
+    s.each("refresh again with the rotated token", |i| {
+        post("/api/token/refresh/", json!({"refresh": refresh[i]}))
+    })
+    .await
+    .status(401);
+    s.each("blacklist the new refresh token", |i| {
+        post(
+            "/api/token/blacklist/",
+            json!({"refresh": rotated.field("refresh")[i]}),
+        )
+    })
+    .await
+    .status(200);
+
+    // Signed here: the default names are not read, the configured ones are.
+    let custom = |edit: &dyn Fn(&mut Map<String, Value>)| {
+        let mut claims = json!({
+            "kind": "access",
+            "exp": now() + 300,
+            "iat": now(),
+            "id": uuid::Uuid::new_v4().simple().to_string(),
+            "uid": "vitor",
+        });
+        edit(claims.as_object_mut().unwrap());
+        setup.signer.sign(&claims)
+    };
+    let forged = [
+        ("a token with the configured names", custom(&|_| {}), 200),
+        (
+            "a token with the default names",
+            setup.signer.sign(&setup.claims(|_| {})),
+            401,
+        ),
+        (
+            "a token whose uid is the id",
+            custom(&|c| drop(c.insert("uid".into(), "1".into()))),
+            401,
+        ),
+        (
+            "a token for the inactive user",
+            custom(&|c| drop(c.insert("uid".into(), "inactive".into()))),
+            401,
+        ),
+        (
+            "a token without the jti claim (id)",
+            custom(&|c| drop(c.remove("id"))),
+            401,
+        ),
+        (
+            "a token with token_type instead of kind",
+            custom(&|c| {
+                c.remove("kind");
+                c.insert("token_type".into(), "access".into());
+            }),
+            401,
+        ),
+    ];
+    for (what, token, status) in &forged {
+        s.same(&format!("hello with {what}"), bearer(token))
+            .await
+            .status(*status);
+        s.same(
+            &format!("verify {what}"),
+            post("/api/token/verify/", json!({"token": token})),
+        )
+        .await;
+    }
+    // AUTH_TOKEN_CLASSES is `access`: a sliding token is refused on /hello/.
+    let sliding = s
+        .same("sliding obtain", sliding_obtain("vitor", PASSWORD))
+        .await
+        .status(200)
+        .field("token");
+    s.each("hello with a sliding token (access only)", |i| {
+        bearer(&sliding[i])
+    })
+    .await
+    .status(401);
+    tokens_cross_over(&servers).await;
+}
+
+/// `AUTH_HEADER_NAME=X-Access-Token` (the JWT is read there only; Basic still reads
+/// `Authorization`) and `CHECK_USER_IS_ACTIVE=false`.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_header_name_and_inactive_users_match_the_reference() {
+    let setup = Setup::hs256(&[
+        ("AUTH_HEADER_NAME", "X-Access-Token"),
+        ("CHECK_USER_IS_ACTIVE", "false"),
+    ]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    let in_header = |value: String| Req::HelloWith("X-Access-Token", value);
+    let pair = s
+        .same("obtain", obtain("vitor", PASSWORD))
+        .await
+        .status(200);
+    let access = pair.field("access");
+    s.each("hello with the token in X-Access-Token", |i| {
+        in_header(format!("Bearer {}", access[i]))
+    })
+    .await
+    .status(200);
+    s.each("hello with the token in Authorization", |i| {
+        bearer(&access[i])
+    })
+    .await
+    .status(401);
+    s.each("hello with the token in X-Access-Token, no Bearer", |i| {
+        in_header(access[i].clone())
+    })
+    .await
+    .status(401);
+    s.same(
+        "hello with a garbage token in X-Access-Token",
+        in_header("Bearer not.a.jwt".into()),
+    )
+    .await
+    .status(401);
+    s.same(
+        "hello with Basic in Authorization",
+        token_header(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("vitor:{PASSWORD}"))
+        )),
+    )
+    .await
+    .status(200);
+
+    // The inactive user: Django's ModelBackend still refuses its password; its tokens pass.
+    s.same("obtain, inactive user", obtain("inactive", PASSWORD))
+        .await
+        .status(401);
+    let inactive = |kind: &str| {
+        setup.signer.sign(&setup.claims(|c| {
+            c.insert("token_type".into(), kind.into());
+            c.insert("user_id".into(), "2".into());
+        }))
+    };
+    s.same(
+        "hello with an access token for the inactive user",
+        in_header(format!("Bearer {}", inactive("access"))),
+    )
+    .await
+    .status(200);
+    s.same(
+        "refresh with a refresh token for the inactive user",
+        post(
+            "/api/token/refresh/",
+            json!({"refresh": inactive("refresh")}),
+        ),
+    )
+    .await;
+    s.same(
+        "hello with an access token for an unknown user",
+        in_header(format!(
+            "Bearer {}",
+            setup
+                .signer
+                .sign(&setup.claims(|c| drop(c.insert("user_id".into(), "99".into()))))
+        )),
+    )
+    .await
+    .status(401);
 }
