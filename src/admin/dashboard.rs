@@ -191,6 +191,11 @@ pub async fn blacklist_token(
     .await
 }
 
+/// A row id posted in `field`; `None` when missing or not a number.
+fn form_id(form: &AdminForm, field: &str) -> Option<i32> {
+    form.get(field).and_then(|id| id.trim().parse::<i32>().ok())
+}
+
 /// `POST /admin/authtoken/revoke/` (field `key_id`): deletes an authtoken key; it stops working
 /// at once here, within `USER_CACHE_TTL_MS` on other instances.
 pub async fn revoke_auth_token(
@@ -200,10 +205,7 @@ pub async fn revoke_auth_token(
 ) -> Result<HttpResponse, ApiError> {
     let (admin, form) = (&admin, &form);
     staff_action(&http, admin, form, move |user| async move {
-        let Some(id) = form
-            .get("key_id")
-            .and_then(|id| id.trim().parse::<i32>().ok())
-        else {
+        let Some(id) = form_id(form, "key_id") else {
             return Ok("unknown-key");
         };
         let owner = db::run(admin.accounts.pool(), move |conn| {
@@ -283,10 +285,7 @@ async fn change_user(
     change: UserChange,
 ) -> Result<HttpResponse, ApiError> {
     staff_action(http, admin, form, move |user| async move {
-        let Some(target) = form
-            .get("user_id")
-            .and_then(|id| id.trim().parse::<i32>().ok())
-        else {
+        let Some(target) = form_id(form, "user_id") else {
             return Ok("unknown-user");
         };
         if target == user.id && change != UserChange::EndSessions {

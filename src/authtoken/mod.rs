@@ -127,9 +127,8 @@ pub fn issue_key(
     user_id: i32,
     regenerate: bool,
 ) -> Result<String, IssueError> {
-    // Parallel obtains race: in single mode the unique index lets one key in and the others
-    // then read it; on SQLite a read-then-write transaction may meet a writer ("locked").
-    // Either way, trying again finds the settled state.
+    // Parallel obtains race: in single mode the unique index lets one key in, and the others
+    // then read it by trying again.
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -141,7 +140,7 @@ pub fn issue_key(
 }
 
 fn is_contention(error: &diesel::result::Error) -> bool {
-    db::is_unique_violation(error) || error.to_string().contains("database is locked")
+    db::is_unique_violation(error)
 }
 
 fn issue_key_once(
@@ -152,6 +151,7 @@ fn issue_key_once(
     regenerate: bool,
 ) -> Result<String, IssueError> {
     conn.transaction(|conn| {
+        auth_tokens::begin_as_writer(conn)?;
         if regenerate {
             auth_tokens::delete_for_user(conn, user_id)?;
         }

@@ -32,6 +32,15 @@ pub fn create(
         .map(|_| ())
 }
 
+/// Starts a read-then-write transaction as a writer: on SQLite a transaction that reads first
+/// and writes second fails at once ("database is locked") when another did the same, while a
+/// write as its first statement waits its turn (`busy_timeout`). A no-op elsewhere.
+pub fn begin_as_writer(conn: &mut DbConnection) -> QueryResult<()> {
+    diesel::sql_query("UPDATE auth_tokens SET user_id = user_id WHERE 1 = 0")
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// The user a key digest belongs to.
 pub fn user_of(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<i32>> {
     auth_tokens::table

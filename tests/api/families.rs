@@ -262,18 +262,11 @@ async fn the_sessions_api_is_not_mounted_without_families() {
 
 #[tokio::test]
 async fn the_dashboard_shows_live_sessions_and_ends_them() {
-    use crate::admin::{browser, dashboard_token, page_text, post_login, staff};
+    use crate::admin::{dashboard_token, page_text, signed_in};
     let app = spawn_families_app(&[]).await;
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     app.obtain("vitor", PASSWORD).await;
-    app.create_user("boss", PASSWORD, staff());
-    let boss = browser();
-    assert_eq!(
-        post_login(&app, &boss, "boss", PASSWORD, None)
-            .await
-            .status(),
-        302
-    );
+    let (boss, _) = signed_in(&app, "boss").await;
     let page = page_text(&app, &boss, "/admin/").await;
     let row = page
         .split("<tr>")

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::admin::{browser, dashboard_token, login_token, page_text, post_login, staff};
+use crate::admin::{
+    browser, dashboard_token, login_token, page_text, post_login, signed_in, staff,
+};
 use crate::helpers::*;
 
 fn superuser() -> Flags {
@@ -231,14 +233,7 @@ async fn nul_bytes_are_refused_before_the_database() {
         .unwrap();
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("Bad Request (400)"));
-    app.create_user("boss", PASSWORD, staff());
-    let boss = browser();
-    assert_eq!(
-        post_login(&app, &boss, "boss", PASSWORD, None)
-            .await
-            .status(),
-        302
-    );
+    let (boss, _) = signed_in(&app, "boss").await;
     let token = dashboard_token(&app, &boss).await;
     let response = boss
         .post(app.url("/admin/tokens/blacklist/"))

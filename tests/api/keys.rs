@@ -38,6 +38,11 @@ fn ec_sec1_private() -> String {
     pem("EC PRIVATE KEY", sec1.as_ref())
 }
 
+/// The token's claim names, in order.
+fn claim_names(token: &str) -> Vec<String> {
+    claims(token).as_object().unwrap().keys().cloned().collect()
+}
+
 fn header(token: &str) -> serde_json::Value {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.split('.').next().unwrap())
@@ -169,12 +174,7 @@ async fn audience_and_issuer_are_added_and_required() {
     .await;
     app.seed_reference_users();
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
-    let keys: Vec<String> = claims(&access)
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
+    let keys = claim_names(&access);
     assert_eq!(
         keys,
         ["token_type", "exp", "iat", "jti", "user_id", "aud", "iss"]
@@ -301,12 +301,7 @@ async fn claim_names_follow_the_settings() {
     .await;
     app.seed_reference_users();
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
-    let keys: Vec<String> = claims(&access)
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
+    let keys = claim_names(&access);
     assert_eq!(keys, ["typ_", "exp", "iat", "id", "uid"]);
     assert_eq!(claims(&access)["uid"], "1");
     app.hello_with_token(&access)

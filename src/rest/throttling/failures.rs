@@ -140,6 +140,8 @@ struct Attempt {
     counted: Vec<(String, Rate)>,
     at: f64,
     in_fallback: bool,
+    /// The mark a success leaves for this address and username.
+    known: String,
 }
 
 impl LoginFailureLimiter {
@@ -184,8 +186,7 @@ impl LoginFailureLimiter {
         let checked = accounts.authenticate(username, password, client).await;
         match checked {
             Ok(Some(user)) if accept(&user) => {
-                let known = self.keys(username, client).known;
-                self.give_back(attempt, Some(&known)).await;
+                self.give_back(attempt, true).await;
                 Ok(LoginCheck::Passed(user))
             }
             Ok(user) => {
@@ -198,7 +199,7 @@ impl LoginFailureLimiter {
             }
             // Not a failed guess (the queue was full, the database down): give it back.
             Err(error) => {
-                self.give_back(attempt, None).await;
+                self.give_back(attempt, false).await;
                 Err(error.into())
             }
         }
@@ -228,25 +229,23 @@ impl LoginFailureLimiter {
     ) -> Result<Result<Attempt, u64>, ApiError> {
         let keys = self.keys(username, client);
         let at = now();
-        match self.reserve_in(&*self.store, &keys, at).await {
-            Ok(outcome) => Ok(outcome.map(|counted| Attempt {
-                counted,
-                at,
-                in_fallback: false,
-            })),
+        let (outcome, in_fallback) = match self.reserve_in(&*self.store, &keys, at).await {
+            Ok(outcome) => (outcome, false),
             Err(error) => {
                 self.log_failure(&error);
                 let outcome = self
                     .reserve_in(&self.fallback, &keys, at)
                     .await
                     .map_err(ApiError::internal)?;
-                Ok(outcome.map(|counted| Attempt {
-                    counted,
-                    at,
-                    in_fallback: true,
-                }))
+                (outcome, true)
             }
-        }
+        };
+        Ok(outcome.map(|counted| Attempt {
+            counted,
+            at,
+            in_fallback,
+            known: keys.known,
+        }))
     }
 
     /// Counts under each limit in turn and stops at the first that refuses (giving back what
@@ -289,7 +288,7 @@ impl LoginFailureLimiter {
 
     /// The attempt succeeded: it is not a failure after all, and its address is now known
     /// for this username.
-    async fn give_back(&self, attempt: Attempt, known: Option<&str>) {
+    async fn give_back(&self, attempt: Attempt, signed_in: bool) {
         let store: &dyn ThrottleStore = if attempt.in_fallback {
             &self.fallback
         } else {
@@ -300,8 +299,7 @@ impl LoginFailureLimiter {
                 self.log_failure(&error);
             }
         }
-        if let Some(known) = known
-            && let Err(error) = store.hit(known, KNOWN_ADDRESS, attempt.at).await
+        if signed_in && let Err(error) = store.hit(&attempt.known, KNOWN_ADDRESS, attempt.at).await
         {
             self.log_failure(&error);
         }
