@@ -11,7 +11,7 @@ use actix_web::HttpRequest;
 use ipnet::IpNet;
 
 pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
-    let peer = request.peer_addr().map(|addr| addr.ip())?;
+    let peer = peer_ip(request)?;
     // Most requests come straight from the client: no header to read.
     if !is_trusted(&peer, trusted_proxies) {
         return Some(peer);
@@ -23,6 +23,18 @@ pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpA
         .collect::<Vec<_>>()
         .join(",");
     Some(resolve(peer, &forwarded, trusted_proxies))
+}
+
+/// The peer's address in its canonical form: a listener bound to `[::]` sees an IPv4 client
+/// (an IPv4 nginx in front) as `::ffff:127.0.0.1`, which no IPv4 network in `TRUSTED_PROXIES`
+/// contains. Every trust decision starts from this address.
+pub fn peer_ip(request: &HttpRequest) -> Option<IpAddr> {
+    request.peer_addr().map(|addr| addr.ip().to_canonical())
+}
+
+/// Whether the peer is one of `proxies` (`TRUSTED_PROXIES`, `REMOTE_USER_PROXIES`).
+pub fn peer_is_one_of(request: &HttpRequest, proxies: &[IpNet]) -> bool {
+    peer_ip(request).is_some_and(|peer| is_trusted(&peer, proxies))
 }
 
 /// The client address as a throttle key (DRF's `get_ident`), `unknown` without a peer address.
@@ -42,6 +54,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
                 .ok()
                 .map(IpAddr::V6)
         })
+        .map(|ip| ip.to_canonical())
 }
 
 fn is_trusted(ip: &IpAddr, trusted: &[IpNet]) -> bool {
@@ -106,6 +119,16 @@ mod tests {
         assert_eq!(v6, "2001:db8::7".parse::<IpAddr>().unwrap());
         let bare = resolve(proxy, "[2001:db8::8]", &trusted);
         assert_eq!(bare, "2001:db8::8".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv4_mapped_hops_are_their_ipv4_address() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = nets(&["127.0.0.1/32", "10.0.0.0/8"]);
+        let client = resolve(proxy, "198.51.100.7, ::ffff:10.1.1.1", &trusted);
+        assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+        let mapped = resolve(proxy, "[::ffff:198.51.100.8]:443", &trusted);
+        assert_eq!(mapped, "198.51.100.8".parse::<IpAddr>().unwrap());
     }
 
     #[test]

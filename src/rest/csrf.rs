@@ -134,9 +134,7 @@ impl<'a> RequestOrigin<'a> {
     /// peer is a trusted proxy (Django's `SECURE_PROXY_SSL_HEADER`, made safe by default).
     pub fn of(http: &'a HttpRequest, trusted_proxies: &[IpNet]) -> RequestOrigin<'a> {
         let header = |name: &str| http.headers().get(name).and_then(|v| v.to_str().ok());
-        let from_proxy = http
-            .peer_addr()
-            .is_some_and(|peer| trusted_proxies.iter().any(|net| net.contains(&peer.ip())));
+        let from_proxy = crate::rest::client::peer_is_one_of(http, trusted_proxies);
         let forwarded_https = from_proxy
             && header("x-forwarded-proto")
                 .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));

@@ -33,12 +33,7 @@ impl Authentication for RemoteUserAuthentication {
         &self,
         request: &Request,
     ) -> Result<Option<(User, Option<Value>)>, ApiError> {
-        let from_proxy = request.http.peer_addr().is_some_and(|peer| {
-            self.trusted_proxies
-                .iter()
-                .any(|net| net.contains(&peer.ip()))
-        });
-        if !from_proxy {
+        if !crate::rest::client::peer_is_one_of(&request.http, &self.trusted_proxies) {
             return Ok(None);
         }
         let value = header_value(request, &self.header);

@@ -122,7 +122,8 @@ pub async fn spawn_app_with_extensions(
         vars.insert(k.to_string(), v.to_string());
     }
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test config");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // `BIND=[::]:0` gives a dual-stack listener: IPv4 clients then arrive as `::ffff:127.0.0.1`.
+    let listener = TcpListener::bind(vars["BIND"].as_str()).unwrap();
     let app = portcullis::startup::Application::with_extensions(
         config.clone(),
         listener,

@@ -354,3 +354,39 @@ async fn a_stored_hash_that_is_not_bcrypt_costs_a_full_check() {
         401
     );
 }
+
+/// A listener on `[::]` behind an IPv4 proxy sees the proxy as `::ffff:127.0.0.1`; it is still
+/// the trusted `127.0.0.1`, so clients stay apart by `X-Forwarded-For` (before: every client
+/// was the proxy, and one guesser locked everyone out).
+#[tokio::test]
+async fn a_dual_stack_listener_trusts_its_ipv4_mapped_proxy() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("BIND", "[::]:0"),
+        ("LOGIN_FAILURE_RATES", "pair=3/min,ip=100/min,user=100/min"),
+        ("THROTTLE_RATES", "anon=2/min,user=100000/min"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let attacker = "203.0.113.9";
+    for _ in 0..3 {
+        assert_eq!(hello_basic(&app, attacker, "vitor", "wrong").await, 401);
+    }
+    assert_eq!(hello_basic(&app, attacker, "vitor", "wrong").await, 429);
+    // Another client behind the same proxy still signs in.
+    let response = obtain_from(&app, "198.51.100.7", "vitor", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    // The anonymous throttle counts per client, not per proxy.
+    let anonymous = |client: &'static str| {
+        app.client
+            .post(app.url("/api/token/verify/"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"token": "garbage"}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_ne!(anonymous("192.0.2.1").await.unwrap().status(), 429);
+    }
+    assert_eq!(anonymous("192.0.2.1").await.unwrap().status(), 429);
+    assert_ne!(anonymous("192.0.2.2").await.unwrap().status(), 429);
+}
