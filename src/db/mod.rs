@@ -1,12 +1,16 @@
 //! Provides the connection type shared by SQLite and PostgreSQL, the pool and the migrations.
 
 pub mod schema;
+mod socket;
+mod watchdog;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// One connection type over both backends; the variant is chosen from the URL scheme.
@@ -17,6 +21,59 @@ pub enum DbConnection {
 }
 
 pub type DbPool = Pool<ConnectionManager>;
+
+/// A pooled connection: the diesel connection, and for PostgreSQL its socket and deadlines, so a
+/// server that stops answering costs a bounded wait (see `watchdog`).
+pub struct WatchedConnection {
+    conn: DbConnection,
+    socket: Option<socket::Socket>,
+    /// How long one call (a query, or a transaction of several) may wait for the server.
+    call_deadline: Duration,
+    /// How long the check-out ping may wait.
+    ping_deadline: Duration,
+    /// Set when a deadline cut the socket: the pool drops the connection.
+    cut: bool,
+    /// The pool's count of cuts when this connection was opened, and the count itself.
+    cuts_when_opened: u64,
+    cuts: Arc<AtomicU64>,
+}
+
+impl std::ops::Deref for WatchedConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WatchedConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+impl WatchedConnection {
+    /// Runs `call` on the connection; past `within`, the socket is cut and the call fails.
+    fn within<T>(
+        &mut self,
+        within: Duration,
+        call: impl FnOnce(&mut DbConnection) -> T,
+    ) -> Result<T, DbError> {
+        let Some(socket) = self.socket else {
+            return Ok(call(&mut self.conn));
+        };
+        let guard = watchdog::arm(watchdog::Target::Socket(socket), within);
+        let result = call(&mut self.conn);
+        if guard.fired() {
+            self.cut = true;
+            self.cuts.fetch_add(1, Ordering::Relaxed);
+            return Err(DbError::Unavailable(format!(
+                "the database did not answer within {} ms",
+                within.as_millis()
+            )));
+        }
+        Ok(result)
+    }
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -41,9 +98,9 @@ struct ConnectionSetup {
     statement_timeout_ms: u128,
 }
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        let setup = match conn {
+impl CustomizeConnection<WatchedConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut WatchedConnection) -> Result<(), diesel::r2d2::Error> {
+        let setup = match &conn.conn {
             // busy_timeout first: switching to WAL takes a lock that a burst of new
             // connections would otherwise fail on ("database is locked").
             DbConnection::Sqlite(_) => "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
@@ -53,7 +110,11 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
                 format!("SET statement_timeout = {}", self.statement_timeout_ms)
             }
         };
-        conn.batch_execute(&setup)
+        let deadline = conn.call_deadline;
+        conn.within(deadline, |conn| conn.batch_execute(&setup))
+            .map_err(|e| {
+                diesel::r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string()))
+            })?
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -85,6 +146,9 @@ pub fn build_pool(settings: &DbSettings) -> DbPool {
     let manager = ConnectionManager {
         url: settings.url.clone(),
         connect_timeout: settings.connect_timeout,
+        call_deadline: settings.statement_timeout + CALL_DEADLINE_MARGIN,
+        ping_deadline: settings.connect_timeout.min(MAX_PING_DEADLINE),
+        cuts: Arc::default(),
     };
     Pool::builder()
         .max_size(settings.pool_size)
@@ -96,27 +160,67 @@ pub fn build_pool(settings: &DbSettings) -> DbPool {
         .build_unchecked(manager)
 }
 
+/// A call may wait this much longer than `statement_timeout`: the server cancels a slow
+/// query itself and says so; only a server that never answers meets the watchdog.
+const CALL_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+/// The check-out ping is one round trip: a silent connection left from before an outage is cut
+/// quickly, so the pool serves again soon after the database answers again.
+const MAX_PING_DEADLINE: Duration = Duration::from_secs(1);
+
 /// Opens the pool's connections: the backend the URL names, within the connect timeout.
 #[derive(Debug)]
 pub struct ConnectionManager {
     url: String,
     connect_timeout: Duration,
+    call_deadline: Duration,
+    ping_deadline: Duration,
+    /// How many connections a deadline has cut so far.
+    cuts: Arc<AtomicU64>,
 }
 
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = WatchedConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, diesel::r2d2::Error> {
-        establish(&self.url, self.connect_timeout).map_err(diesel::r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<WatchedConnection, diesel::r2d2::Error> {
+        let (conn, socket) = establish_watched(&self.url, self.connect_timeout)
+            .map_err(diesel::r2d2::Error::ConnectionError)?;
+        Ok(WatchedConnection {
+            conn,
+            socket,
+            call_deadline: self.call_deadline,
+            ping_deadline: self.ping_deadline,
+            cut: false,
+            cuts_when_opened: self.cuts.load(Ordering::Relaxed),
+            cuts: self.cuts.clone(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    /// r2d2 tries every idle connection in turn before it opens a new one; after a cut, each
+    /// idle connection from before it would cost a ping deadline, so they are dropped unpinged.
+    fn is_valid(&self, conn: &mut WatchedConnection) -> Result<(), diesel::r2d2::Error> {
+        if conn.cuts_when_opened < self.cuts.load(Ordering::Relaxed) {
+            conn.cut = true;
+            return Err(diesel::r2d2::Error::ConnectionError(
+                ConnectionError::BadConnection(
+                    "opened before the database stopped answering".into(),
+                ),
+            ));
+        }
+        let deadline = conn.ping_deadline;
+        match conn.within(deadline, |conn| conn.ping()) {
+            Ok(pinged) => pinged.map_err(diesel::r2d2::Error::QueryError),
+            Err(e) => Err(diesel::r2d2::Error::ConnectionError(
+                ConnectionError::BadConnection(e.to_string()),
+            )),
+        }
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, conn: &mut WatchedConnection) -> bool {
+        std::thread::panicking()
+            || conn.cut
+            || conn.cuts_when_opened < self.cuts.load(Ordering::Relaxed)
+            || conn.conn.is_broken()
     }
 }
 
@@ -145,6 +249,14 @@ pub fn connect_within(
 /// never with the password. Diesel's multi-backend `establish` would try each backend and
 /// report only "Invalid connection url for multiconnection".
 fn establish(database_url: &str, timeout: Duration) -> Result<DbConnection, ConnectionError> {
+    establish_watched(database_url, timeout).map(|(conn, _)| conn)
+}
+
+/// `establish`, with the socket of a PostgreSQL connection when it could be found.
+fn establish_watched(
+    database_url: &str,
+    timeout: Duration,
+) -> Result<(DbConnection, Option<socket::Socket>), ConnectionError> {
     if is_postgres_url(database_url) {
         return establish_postgres(database_url, timeout);
     }
@@ -172,7 +284,7 @@ fn establish(database_url: &str, timeout: Duration) -> Result<DbConnection, Conn
     }
     create_private_file(path).map_err(|e| failed(e.to_string()))?;
     diesel::SqliteConnection::establish(&path.to_string_lossy())
-        .map(DbConnection::Sqlite)
+        .map(|conn| (DbConnection::Sqlite(conn), None))
         .map_err(|e| failed(e.to_string()))
 }
 
@@ -181,15 +293,19 @@ static ABANDONED_CONNECTS: std::sync::atomic::AtomicUsize = std::sync::atomic::A
 /// Past this many, new attempts fail at once instead of adding waiting threads.
 const MAX_ABANDONED_CONNECTS: usize = 8;
 
+/// Connections are opened one at a time, so the one new socket to the server is the new
+/// connection's (see `socket`).
+static CONNECTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// libpq's `connect_timeout` covers the TCP connection and the authentication only; the
 /// queries diesel sends right after (`SET TIME ZONE`, ...) have none. A server that accepts
 /// and then never answers would hold the caller (a pool connector thread, or `serve` at
-/// start-up) forever. So the whole attempt runs on its own thread, and the caller waits at
-/// most `timeout`; an abandoned attempt ends when the server answers or drops it.
+/// start-up) forever. So the whole attempt runs on its own thread, the caller waits at most
+/// `timeout`, and the watchdog cuts the attempt's socket soon after, which ends the thread.
 fn establish_postgres(
     database_url: &str,
     timeout: Duration,
-) -> Result<DbConnection, ConnectionError> {
+) -> Result<(DbConnection, Option<socket::Socket>), ConnectionError> {
     use std::sync::atomic::Ordering;
     let describe = |what: String| {
         ConnectionError::BadConnection(redact(
@@ -202,12 +318,24 @@ fn establish_postgres(
             "earlier connection attempts are still waiting for an answer".into(),
         ));
     }
-    let url = with_connect_timeout(database_url, timeout);
+    let waited = timeout.max(Duration::from_secs(2)) + Duration::from_millis(500);
+    let url = with_client_timeouts(database_url, timeout, waited);
+    let port = socket::server_port(database_url);
     let (sender, receiver) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("pg-connect".into())
         .spawn(move || {
-            let result = diesel::PgConnection::establish(&url);
+            let one_at_a_time = CONNECTING
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let before = socket::Socket::all();
+            let guard = watchdog::arm(watchdog::Target::OpenedSince(before.clone(), port), waited);
+            let result = diesel::PgConnection::establish(&url).map(|conn| {
+                let found = socket::Socket::opened_since(&before, port);
+                (conn, (found.len() == 1).then(|| found[0]))
+            });
+            drop(guard);
+            drop(one_at_a_time);
             if sender.send(result).is_err() {
                 // The caller gave up on this attempt.
                 ABANDONED_CONNECTS.fetch_sub(1, Ordering::Relaxed);
@@ -216,9 +344,8 @@ fn establish_postgres(
     if let Err(e) = spawned {
         return Err(describe(format!("cannot start a connection thread: {e}")));
     }
-    let waited = timeout.max(Duration::from_secs(2)) + Duration::from_millis(500);
     match receiver.recv_timeout(waited) {
-        Ok(Ok(conn)) => Ok(DbConnection::Postgresql(conn)),
+        Ok(Ok((conn, socket))) => Ok((DbConnection::Postgresql(conn), socket)),
         Ok(Err(e)) => Err(describe(e.to_string().trim().replace('\n', " "))),
         Err(_) => {
             ABANDONED_CONNECTS.fetch_add(1, Ordering::Relaxed);
@@ -330,14 +457,35 @@ pub fn without_password(url: &str) -> String {
 }
 
 /// Bounds libpq's own connect, so a database host that drops packets does not keep the pool's
-/// connector threads stuck past the pool's timeout (libpq counts whole seconds, at least 2).
-fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    if !is_postgres_url(url) || url.contains("connect_timeout=") {
+/// connector threads stuck past the pool's timeout (libpq counts whole seconds, at least 2),
+/// and lets the kernel notice a database host that went away silently: TCP keepalives on idle
+/// connections, and `tcp_user_timeout` (milliseconds) for data the host never acknowledges.
+/// A parameter the URL already sets is kept.
+fn with_client_timeouts(url: &str, connect: Duration, unacknowledged: Duration) -> String {
+    if !is_postgres_url(url) {
         return url.to_string();
     }
-    let seconds = timeout.as_secs_f64().ceil().max(2.0) as u64;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}connect_timeout={seconds}")
+    let seconds = connect.as_secs_f64().ceil().max(2.0) as u64;
+    let mut url = url.to_string();
+    for (key, value) in [
+        ("connect_timeout", seconds.to_string()),
+        ("keepalives", "1".into()),
+        ("keepalives_idle", "10".into()),
+        ("keepalives_interval", "5".into()),
+        ("keepalives_count", "3".into()),
+        ("tcp_user_timeout", unacknowledged.as_millis().to_string()),
+    ] {
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        if query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(key))
+        {
+            continue;
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        url = format!("{url}{separator}{key}={value}");
+    }
+    url
 }
 
 /// Any number, as long as every instance uses the same: it names the migration lock in
@@ -418,7 +566,9 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        query(&mut conn).map_err(lost_connection_is_unavailable)
+        let deadline = conn.call_deadline;
+        conn.within(deadline, query)?
+            .map_err(lost_connection_is_unavailable)
     })
     .await
     .map_err(|e| DbError::Unavailable(e.to_string()))?
@@ -482,20 +632,30 @@ mod tests {
     }
 
     #[test]
-    fn postgres_urls_get_a_libpq_connect_timeout_of_at_least_two_seconds() {
+    fn postgres_urls_get_libpq_timeouts_and_keepalives_unless_they_set_them() {
         let ms = Duration::from_millis;
+        let added = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3";
         assert_eq!(
-            with_connect_timeout("postgres://u@h/db", ms(500)),
-            "postgres://u@h/db?connect_timeout=2"
+            with_client_timeouts("postgres://u@h/db", ms(500), ms(2500)),
+            format!("postgres://u@h/db?connect_timeout=2&{added}&tcp_user_timeout=2500")
         );
         assert_eq!(
-            with_connect_timeout("postgresql://u@h/db?sslmode=require", ms(4500)),
-            "postgresql://u@h/db?sslmode=require&connect_timeout=5"
+            with_client_timeouts("postgresql://u@h/db?sslmode=require", ms(4500), ms(5000)),
+            format!(
+                "postgresql://u@h/db?sslmode=require&connect_timeout=5&{added}&tcp_user_timeout=5000"
+            )
         );
         assert_eq!(
-            with_connect_timeout("postgres://u@h/db?connect_timeout=9", ms(500)),
-            "postgres://u@h/db?connect_timeout=9"
+            with_client_timeouts(
+                "postgres://u@h/db?connect_timeout=9&tcp_user_timeout=1",
+                ms(500),
+                ms(2500)
+            ),
+            format!("postgres://u@h/db?connect_timeout=9&tcp_user_timeout=1&{added}")
         );
-        assert_eq!(with_connect_timeout("db.sqlite3", ms(500)), "db.sqlite3");
+        assert_eq!(
+            with_client_timeouts("db.sqlite3", ms(500), ms(2500)),
+            "db.sqlite3"
+        );
     }
 }

@@ -149,3 +149,95 @@ async fn postgres_outage_gives_quick_503_and_the_server_recovers_by_itself() {
     }
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
+
+/// One request with a client-side limit far above the server's bound, so a hang fails the test
+/// instead of stalling the suite: its status and how long it took.
+async fn timed(request: reqwest::RequestBuilder) -> (u16, Duration) {
+    let started = Instant::now();
+    let status = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_or(0, |response| response.status().as_u16());
+    (status, started.elapsed())
+}
+
+/// A PostgreSQL that stops answering without closing anything (a hung server, a stalled proxy):
+/// logins, refreshes and `/readyz` answer 503 within the deadlines instead of waiting for
+/// minutes; once new connections are answered again while the old ones stay silent, the pool
+/// serves within a second or two. (Before: logins hung ~2 minutes, `/readyz` ~1 minute, and
+/// the pool kept handing out the silent connections.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_postgres_gives_503_within_the_deadline_and_the_pool_recovers() {
+    let server = postgres_server_url();
+    let db = SharedDatabase::postgres(&server);
+    db.migrate();
+    db.create_user("vitor");
+    let proxy = Proxy::start(server_address(&server)).await;
+    let user = server
+        .split_once("://")
+        .unwrap()
+        .1
+        .rsplit_once('@')
+        .map_or("postgres", |(user, _)| user)
+        .to_string();
+    let through_proxy = format!("postgres://{user}@127.0.0.1:{}/{}", proxy.port, db.name());
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", through_proxy.as_str()),
+        ("DB_CONNECT_TIMEOUT_MS", "1000"),
+        ("DB_STATEMENT_TIMEOUT_MS", "1000"),
+        ("USER_CACHE_TTL_MS", "0"),
+        ("TOKEN_FAMILIES", "true"),
+    ])
+    .await;
+    let credentials = json!({"username": "vitor", "password": PASSWORD});
+    let login = || app.client.post(app.url("/api/token/")).json(&credentials);
+    // Several pooled connections, all open when the database goes silent.
+    let warm = futures_util::future::join_all((0..6).map(|_| timed(login()))).await;
+    assert!(warm.iter().all(|(status, _)| *status == 200), "{warm:?}");
+    let (refresh, _) = app.obtain("vitor", PASSWORD).await;
+
+    proxy.stall();
+    let refresh_body = json!({"refresh": refresh});
+    let mut stalled = Vec::new();
+    for round in 0..2 {
+        let logins = futures_util::future::join_all((0..4).map(|_| timed(login())));
+        let refreshes = futures_util::future::join_all((0..2).map(|_| {
+            timed(
+                app.client
+                    .post(app.url("/api/token/refresh/"))
+                    .json(&refresh_body),
+            )
+        }));
+        let ready = timed(app.client.get(app.url("/readyz")));
+        let (logins, refreshes, ready) = tokio::join!(logins, refreshes, ready);
+        stalled.extend(logins.into_iter().map(|r| (round, "login", r)));
+        stalled.extend(refreshes.into_iter().map(|r| (round, "refresh", r)));
+        stalled.push((round, "readyz", ready));
+    }
+    for (round, what, (status, took)) in &stalled {
+        assert_eq!(*status, 503, "{what} in round {round}: {stalled:?}");
+        assert!(*took < Duration::from_secs(6), "{what}: {stalled:?}");
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    proxy.answer_new_connections_only();
+    let back = Instant::now();
+    loop {
+        let (status, _) = timed(login()).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "still {status} {:?} after new connections were answered again",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // No silent connection is left to hand out: every request is served.
+    let after = futures_util::future::join_all((0..6).map(|_| timed(login()))).await;
+    assert!(after.iter().all(|(status, _)| *status == 200), "{after:?}");
+    let (status, _) = timed(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(status, 200);
+}
