@@ -250,7 +250,7 @@ impl Config {
                 check_user_is_active: vars.boolean("CHECK_USER_IS_ACTIVE", true)?,
                 update_last_login: vars.boolean("UPDATE_LAST_LOGIN", false)?,
                 token_families: vars.boolean("TOKEN_FAMILIES", false)?,
-                refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 0)?,
+                refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 30)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
                 user_id_field: vars.parse("USER_ID_FIELD", UserIdField::Id)?,

@@ -38,6 +38,7 @@ diesel::table! {
         ip -> Text,
         user_agent -> Text,
         revoked_at -> Nullable<BigInt>,
+        previous_jti -> Nullable<Text>,
     }
 }
 

@@ -106,15 +106,18 @@ impl JWTAuthentication {
         })
     }
 
-    /// Refuses a token issued before the user's token epoch (password change, deactivation,
-    /// logout everywhere) or of a revoked family.
+    /// Refuses a token of a revoked family or, for a token of no family, one issued before
+    /// the user's token epoch (password change, deactivation, logout everywhere).
+    ///
+    /// Every move of the epoch revokes the user's families in the same transaction, so a
+    /// family's revocation says exactly which tokens ended; the epoch counts whole seconds and
+    /// would also refuse a pair obtained in the same second, just after.
     async fn check_revocation(&self, token: &Token, user: &User) -> Result<(), ApiError> {
-        if user.issued_before_epoch(token.issued_at()) {
-            return Err(not_valid(REVOKED));
-        }
-        if let (Some(revoked), Some(sid)) = (&self.revoked, token.family())
-            && revoked.is_revoked(sid).await?
-        {
+        let revoked = match (&self.revoked, token.family()) {
+            (Some(revoked), Some(sid)) => revoked.is_revoked(sid).await?,
+            _ => user.issued_before_epoch(token.issued_at()),
+        };
+        if revoked {
             return Err(not_valid(REVOKED));
         }
         Ok(())

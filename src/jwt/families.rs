@@ -54,8 +54,8 @@ impl From<diesel::result::Error> for Abort {
 pub struct Families {
     pub pool: DbPool,
     pub revoked: Arc<RevokedFamilies>,
-    /// `REFRESH_REUSE_GRACE_SECONDS`: a replay this soon after the family's last rotation is
-    /// taken for a lost response (refused, the family kept).
+    /// `REFRESH_REUSE_GRACE_SECONDS`: the token rotated last, presented again this soon after
+    /// its rotation, is taken for a race or a lost response (refused, the family kept).
     pub reuse_grace: i64,
     /// A family's refresh token expires at most this long after its last rotation.
     pub refresh_lifetime: i64,
@@ -112,26 +112,21 @@ impl Families {
             return Ok(());
         };
         let jti = token.jti().to_string();
-        let grace = self.reuse_grace;
-        let (lookup, presented) = (sid.clone(), jti.clone());
-        let (state, rotated_at) = db::run(&self.pool, move |conn| {
-            Ok((
-                families::find(conn, &lookup)?,
-                tokens::blacklisted_at(conn, &presented)?,
-            ))
-        })
-        .await?;
+        let lookup = sid.clone();
+        let state = db::run(&self.pool, move |conn| families::find(conn, &lookup)).await?;
         let Some(state) = state else {
             return Ok(());
         };
         if state.revoked_at.is_some() || state.current_jti == jti {
             return Ok(());
         }
-        // A lost response is the token rotated last, replayed soon after its own rotation; an
-        // older token (a thief rotating on meanwhile) is reuse whatever the window.
-        let lost_response = grace > 0
-            && rotated_at == Some(state.last_refreshed)
-            && now_seconds() - state.last_refreshed <= grace;
+        // Two tabs refreshing at once, or a response lost on the way: the token rotated last,
+        // presented again soon after its rotation. An older token (a thief rotating on
+        // meanwhile) is reuse whatever the window. Told apart by the token itself: rotations
+        // within one second have the same whole-second time.
+        let lost_response = self.reuse_grace > 0
+            && state.previous_jti.as_deref() == Some(jti.as_str())
+            && now_seconds() - state.last_refreshed <= self.reuse_grace;
         if lost_response {
             SecurityEvent::new("refresh_replay_within_grace")
                 .user(Some(state.user_id))
@@ -148,6 +143,14 @@ impl Families {
         self.revoke(&sid, None, "reuse", Some(state.user_id), client)
             .await
             .map(|_| ())
+    }
+
+    /// Whether the family `sid` has ended (revoked), read from the database: `None` for a
+    /// family this server never started. Refreshes read it afresh, as they read the user.
+    pub async fn has_ended(&self, sid: &str) -> Result<Option<bool>, ApiError> {
+        let lookup = sid.to_string();
+        let state = db::run(&self.pool, move |conn| families::find(conn, &lookup)).await?;
+        Ok(state.map(|state| state.revoked_at.is_some()))
     }
 
     /// Revokes one family (of `owner`, when given: nobody ends another user's session);

@@ -187,8 +187,7 @@ impl TokenService {
                     "No active account found for the given token.",
                 ));
             };
-            // Issued before the user's token epoch (password change, logout everywhere).
-            if user.issued_before_epoch(refresh.issued_at()) {
+            if self.ended_by_logout(&refresh, &user).await? {
                 return Err(TokenError::Blacklisted.into_api_error());
             }
             known_user = Some(user);
@@ -340,6 +339,19 @@ impl TokenService {
             return Err(TokenError::Blacklisted.into_api_error());
         }
         Ok(token)
+    }
+
+    /// Ended by a password change, a deactivation or a logout everywhere: its family was
+    /// revoked (read afresh, not from the revoked-families set: another instance may have
+    /// revoked it a moment ago); a token of no family known here, issued before the user's
+    /// token epoch (whole seconds: a pair of the epoch's own second ends too).
+    async fn ended_by_logout(&self, token: &Token, user: &User) -> Result<bool, ApiError> {
+        if let (Some(families), Some(sid)) = (&self.families, token.family())
+            && let Some(ended) = families.has_ended(sid).await?
+        {
+            return Ok(ended);
+        }
+        Ok(user.issued_before_epoch(token.issued_at()))
     }
 
     async fn family_revoked(&self, token: &Token) -> Result<bool, ApiError> {

@@ -33,6 +33,8 @@ pub struct LiveFamily {
 pub struct FamilyState {
     pub user_id: i32,
     pub current_jti: String,
+    /// The token it was rotated from last (none before its first rotation).
+    pub previous_jti: Option<String>,
     pub last_refreshed: i64,
     pub revoked_at: Option<i64>,
 }
@@ -59,6 +61,7 @@ pub fn find(conn: &mut DbConnection, sid: &str) -> QueryResult<Option<FamilyStat
         .select((
             token_families::user_id,
             token_families::current_jti,
+            token_families::previous_jti,
             token_families::last_refreshed,
             token_families::revoked_at,
         ))
@@ -84,6 +87,7 @@ pub fn advance(
     )
     .set((
         token_families::current_jti.eq(new_jti),
+        token_families::previous_jti.eq(Some(old_jti)),
         token_families::last_refreshed.eq(now),
         token_families::expires_at.eq(expires_at),
     ))

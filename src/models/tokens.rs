@@ -43,15 +43,6 @@ pub fn record_outstanding(conn: &mut DbConnection, token: &TokenRecord) -> Query
         .map(|_| ())
 }
 
-/// When the token was blacklisted (for a rotated token: when it was rotated).
-pub fn blacklisted_at(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<i64>> {
-    blacklisted_tokens::table
-        .filter(blacklisted_tokens::jti.eq(jti))
-        .select(blacklisted_tokens::blacklisted_at)
-        .first(conn)
-        .optional()
-}
-
 pub fn is_blacklisted(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         blacklisted_tokens::table.filter(blacklisted_tokens::jti.eq(jti)),

@@ -23,7 +23,8 @@ pub struct User {
 impl User {
     /// Whether a token issued at `iat` (whole seconds) predates the user's token epoch. A
     /// token of the epoch's own second is refused too: the epoch counts whole seconds, and a
-    /// token refreshed in that second must not outlive the change.
+    /// token refreshed in that second must not outlive the change. Only for tokens of no
+    /// family: a family is revoked with the move of the epoch, which says exactly which ended.
     pub fn issued_before_epoch(&self, iat: i64) -> bool {
         self.tokens_valid_after > 0 && iat <= self.tokens_valid_after
     }

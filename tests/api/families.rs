@@ -67,7 +67,8 @@ async fn tokens_carry_their_family_and_rotation_keeps_it() {
 
 #[tokio::test]
 async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
-    let app = spawn_families_app(&[]).await;
+    // No grace: even the token rotated last, replayed at once, is reuse.
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
     let (first, access) = app.obtain("vitor", PASSWORD).await;
     let (access2, second) = rotate(&app, &first).await;
     // The thief replays the first token: refused, and the family ends.
@@ -218,12 +219,119 @@ async fn logout_everywhere_ends_every_token_of_the_user() {
     app.hello_with_token(&other_user)
         .await
         .assert_json(200, hello_world());
-    // Signing in again works at once (the epoch is to the second: wait past it).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (_, fresh) = app.obtain("vitor", PASSWORD).await;
+    // Signing in again works at once, in the same second too.
+    let (fresh_refresh, fresh) = app.obtain("vitor", PASSWORD).await;
     app.hello_with_token(&fresh)
         .await
         .assert_json(200, hello_world());
+    rotate(&app, &fresh_refresh).await;
+}
+
+/// A pair obtained right after the user's sessions ended (password change, deactivation and
+/// reactivation, from the command line) works, and every token issued before stays dead
+/// (before: the new pair was 401 "Token is revoked" and "Token is blacklisted" for good when
+/// it came in the epoch's second, the epoch being compared in whole seconds).
+#[tokio::test]
+async fn signing_in_right_after_sessions_end_gives_a_live_pair() {
+    let app = spawn_families_app(&[]).await;
+    let changed = "New-Passw0rd!2026";
+    let steps: [(&[&[&str]], &str, &str); 3] = [
+        (&[&["changepassword", "vitor"]], changed, PASSWORD),
+        (
+            &[&["deactivate", "vitor"], &["activate", "vitor"]],
+            "",
+            changed,
+        ),
+        (&[&["changepassword", "vitor"]], PASSWORD, changed),
+    ];
+    for (commands, new_password, password) in steps {
+        let (old_refresh, old_access) = app.obtain("vitor", password).await;
+        for args in commands {
+            let output = app.run_command(args, &format!("{new_password}\n"));
+            assert!(output.status.success(), "{output:?}");
+        }
+        let now_password = if new_password.is_empty() {
+            password
+        } else {
+            new_password
+        };
+        let (refresh, access) = app.obtain("vitor", now_password).await;
+        // Within the revoked-families set's staleness bound (REVOCATION_TTL_MS, 1 s): the
+        // commands ran in another process.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.hello_with_token(&access)
+            .await
+            .assert_json(200, hello_world());
+        let (next_access, _) = rotate(&app, &refresh).await;
+        app.hello_with_token(&next_access)
+            .await
+            .assert_json(200, hello_world());
+        app.hello_with_token(&old_access)
+            .await
+            .assert_unauthorized(revoked_access());
+        app.refresh(&old_refresh)
+            .await
+            .assert_unauthorized(blacklisted());
+    }
+}
+
+/// The grace is for the token rotated last: after R1 -> R2 -> R3 within one second, a replay
+/// of R1 is reuse and ends the family (before: whole-second times made R1 look like the token
+/// rotated last, and the family survived).
+#[tokio::test]
+async fn an_older_token_is_reuse_even_within_the_grace_window() {
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "10")]).await;
+    let (first, _) = app.obtain("vitor", PASSWORD).await;
+    let (_, second) = rotate(&app, &first).await;
+    let (third_access, third) = rotate(&app, &second).await;
+    app.refresh(&first).await.assert_unauthorized(blacklisted());
+    app.refresh(&third).await.assert_unauthorized(blacklisted());
+    app.hello_with_token(&third_access)
+        .await
+        .assert_unauthorized(revoked_access());
+}
+
+/// Two tabs (or a retrying app) refreshing one token at once, with the default settings: one
+/// wins, the others get 401, and the winner's pair keeps working (before: the losers counted as
+/// reuse and ended the family, the winner's new pair included).
+#[tokio::test]
+async fn parallel_refreshes_of_one_token_keep_the_session() {
+    let app = spawn_families_app(&[]).await;
+    let (refresh, _) = app.obtain("vitor", PASSWORD).await;
+    let replies = futures_util::future::join_all((0..20).map(|_| app.refresh(&refresh))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        19,
+        "{statuses:?}"
+    );
+    let access = winners[0].body["access"].as_str().unwrap();
+    app.hello_with_token(access)
+        .await
+        .assert_json(200, hello_world());
+    let next = winners[0].body["refresh"].as_str().unwrap();
+    let (next_access, _) = rotate(&app, next).await;
+    app.hello_with_token(&next_access)
+        .await
+        .assert_json(200, hello_world());
+}
+
+/// After the grace window, a replay of the token rotated last is reuse again.
+#[tokio::test]
+async fn a_replay_after_the_grace_window_is_reuse() {
+    let app = spawn_families_app(&[("REFRESH_REUSE_GRACE_SECONDS", "1")]).await;
+    let (first, _) = app.obtain("vitor", PASSWORD).await;
+    let (access, second) = rotate(&app, &first).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.refresh(&first).await.assert_unauthorized(blacklisted());
+    app.refresh(&second)
+        .await
+        .assert_unauthorized(blacklisted());
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(revoked_access());
 }
 
 #[tokio::test]
