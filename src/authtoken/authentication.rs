@@ -48,13 +48,11 @@ impl Authentication for TokenAuthentication {
                 ));
             }
         };
-        let user = match self.tokens.user_of(key).await? {
-            Some(id) => self.tokens.accounts.get_user(id).await?,
-            None => return Err(ApiError::authentication_failed("Invalid token.")),
-        };
-        match user {
+        match self.tokens.user_of(key).await? {
             Some(user) if user.is_active => Ok(Some((user, None))),
-            _ => Err(ApiError::authentication_failed("User inactive or deleted.")),
+            Some(_) => Err(ApiError::authentication_failed("User inactive or deleted.")),
+            // A deleted user's keys are deleted with it (DRF's cascade): an unknown key.
+            None => Err(ApiError::authentication_failed("Invalid token.")),
         }
     }
 

@@ -22,6 +22,7 @@ use diesel::Connection;
 
 use crate::db::{self, DbConnection};
 use crate::models::auth_tokens;
+use crate::models::users::User;
 use crate::rest::ApiError;
 use keys::{KeySealer, digest, new_key};
 
@@ -41,8 +42,9 @@ pub struct AuthTokens {
     pub accounts: Arc<Accounts>,
     pub mode: KeyMode,
     sealer: Arc<KeySealer>,
-    /// digest -> (user id, when read): a key revoked elsewhere works at most `ttl` longer.
-    cache: Mutex<HashMap<String, (i32, Instant)>>,
+    /// digest -> (user id, when read, and in Unix seconds): a key revoked elsewhere works at
+    /// most `ttl` longer.
+    cache: Mutex<HashMap<String, (i32, Instant, i64)>>,
     ttl: Duration,
 }
 
@@ -75,29 +77,46 @@ impl AuthTokens {
         })
     }
 
-    /// The user a presented key belongs to, at most `ttl` stale.
-    pub async fn user_of(&self, key: &str) -> Result<Option<i32>, ApiError> {
+    /// The user a presented key belongs to, at most `ttl` stale; never a key read before the
+    /// user's sessions ended (logout everywhere, password change, deactivation delete the
+    /// user's keys and move the token epoch): on the instance that ended them at once, as it
+    /// forgets the cached user, elsewhere within the user cache's bound.
+    pub async fn user_of(&self, key: &str) -> Result<Option<User>, ApiError> {
         let digest = digest(key);
-        if let Ok(cache) = self.cache.lock()
-            && let Some((user, read)) = cache.get(&digest)
-            && read.elapsed() < self.ttl
-        {
-            return Ok(Some(*user));
+        let cached = self.cache.lock().ok().and_then(|cache| {
+            let (user, read, read_at) = cache.get(&digest)?;
+            (read.elapsed() < self.ttl).then_some((*user, *read_at))
+        });
+        if let Some((id, read_at)) = cached {
+            let user = self.accounts.get_user(id).await?;
+            // Whole seconds: a key read in the epoch's own second is read again.
+            if user
+                .as_ref()
+                .is_none_or(|user| user.tokens_valid_after < read_at)
+            {
+                return Ok(user);
+            }
         }
-        let lookup = digest.clone();
-        let user = db::run(self.accounts.pool(), move |conn| {
+        let (lookup, read_at) = (digest.clone(), now_seconds());
+        let id = db::run(self.accounts.pool(), move |conn| {
             auth_tokens::user_of(conn, &lookup)
         })
         .await?;
-        if let (Some(user), Ok(mut cache)) = (user, self.cache.lock())
+        let Some(id) = id else {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.remove(&digest);
+            }
+            return Ok(None);
+        };
+        if let Ok(mut cache) = self.cache.lock()
             && !self.ttl.is_zero()
         {
             if cache.len() >= MAX_CACHED_KEYS {
                 cache.clear();
             }
-            cache.insert(digest, (user, Instant::now()));
+            cache.insert(digest, (id, Instant::now(), read_at));
         }
-        Ok(user)
+        Ok(self.accounts.get_user(id).await?)
     }
 
     /// Forgets every cached key at once, after this instance revoked one.

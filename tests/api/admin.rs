@@ -107,7 +107,7 @@ pub async fn dashboard_token(app: &TestApp, client: &reqwest::Client) -> String 
     csrf_token(&page.text().await.unwrap())
 }
 
-fn location(response: &reqwest::Response) -> &str {
+pub fn location(response: &reqwest::Response) -> &str {
     response.headers()[LOCATION].to_str().unwrap()
 }
 
