@@ -25,17 +25,19 @@ pub type DbPool = Pool<ConnectionManager>;
 /// A pooled connection: the diesel connection, and for PostgreSQL its socket and deadlines, so a
 /// server that stops answering costs a bounded wait (see `watchdog`).
 pub struct WatchedConnection {
+    // Dropped first: libpq ends the session and closes its descriptor, then ours closes.
     conn: DbConnection,
-    socket: Option<socket::Socket>,
-    /// How long one call (a query, or a transaction of several) may wait for the server.
-    call_deadline: Duration,
+    /// Our own descriptor of the PostgreSQL connection's socket, when it was found.
+    socket: Option<std::os::fd::OwnedFd>,
+    /// How long one call (a query, or a transaction of several) may wait for the server; none
+    /// when `DB_STATEMENT_TIMEOUT_MS` is 0 (no timeout, as PostgreSQL reads it).
+    call_deadline: Option<Duration>,
     /// How long the check-out ping may wait.
     ping_deadline: Duration,
     /// Set when a deadline cut the socket: the pool drops the connection.
     cut: bool,
-    /// The pool's count of cuts when this connection was opened, and the count itself.
+    /// The pool's count of cut pings when this connection was opened.
     cuts_when_opened: u64,
-    cuts: Arc<AtomicU64>,
 }
 
 impl std::ops::Deref for WatchedConnection {
@@ -52,26 +54,29 @@ impl std::ops::DerefMut for WatchedConnection {
 }
 
 impl WatchedConnection {
-    /// Runs `call` on the connection; past `within`, the socket is cut and the call fails.
+    /// Runs `call` on the connection; past `within`, the socket is cut, the connection will
+    /// be dropped, and the call fails as unavailable (unless it had just succeeded: a
+    /// committed write is not reported as lost).
     fn within<T>(
         &mut self,
-        within: Duration,
-        call: impl FnOnce(&mut DbConnection) -> T,
+        within: Option<Duration>,
+        call: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
-        let Some(socket) = self.socket else {
-            return Ok(call(&mut self.conn));
+        let (Some(socket), Some(within)) = (&self.socket, within) else {
+            return call(&mut self.conn).map_err(lost_connection_is_unavailable);
         };
-        let guard = watchdog::arm(watchdog::Target::Socket(socket), within);
+        let guard = watchdog::arm(watchdog::Target::Socket(socket::raw(socket)), within);
         let result = call(&mut self.conn);
-        if guard.fired() {
-            self.cut = true;
-            self.cuts.fetch_add(1, Ordering::Relaxed);
-            return Err(DbError::Unavailable(format!(
+        if !guard.fired() {
+            return result.map_err(lost_connection_is_unavailable);
+        }
+        self.cut = true;
+        result.map_err(|_| {
+            DbError::Unavailable(format!(
                 "the database did not answer within {} ms",
                 within.as_millis()
-            )));
-        }
-        Ok(result)
+            ))
+        })
     }
 }
 
@@ -114,8 +119,7 @@ impl CustomizeConnection<WatchedConnection, diesel::r2d2::Error> for ConnectionS
         conn.within(deadline, |conn| conn.batch_execute(&setup))
             .map_err(|e| {
                 diesel::r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string()))
-            })?
-            .map_err(diesel::r2d2::Error::QueryError)
+            })
     }
 }
 
@@ -146,7 +150,7 @@ pub fn build_pool(settings: &DbSettings) -> DbPool {
     let manager = ConnectionManager {
         url: settings.url.clone(),
         connect_timeout: settings.connect_timeout,
-        call_deadline: settings.statement_timeout + CALL_DEADLINE_MARGIN,
+        call_deadline: call_deadline(settings.statement_timeout),
         ping_deadline: settings.connect_timeout.min(MAX_PING_DEADLINE),
         cuts: Arc::default(),
     };
@@ -167,14 +171,19 @@ const CALL_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// quickly, so the pool serves again soon after the database answers again.
 const MAX_PING_DEADLINE: Duration = Duration::from_secs(1);
 
+/// How long one call may wait for a server that has `statement_timeout` set: none without one.
+fn call_deadline(statement_timeout: Duration) -> Option<Duration> {
+    (!statement_timeout.is_zero()).then(|| statement_timeout + CALL_DEADLINE_MARGIN)
+}
+
 /// Opens the pool's connections: the backend the URL names, within the connect timeout.
 #[derive(Debug)]
 pub struct ConnectionManager {
     url: String,
     connect_timeout: Duration,
-    call_deadline: Duration,
+    call_deadline: Option<Duration>,
     ping_deadline: Duration,
-    /// How many connections a deadline has cut so far.
+    /// How many check-out pings a deadline has cut so far.
     cuts: Arc<AtomicU64>,
 }
 
@@ -185,6 +194,9 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<WatchedConnection, diesel::r2d2::Error> {
         let (conn, socket) = establish_watched(&self.url, self.connect_timeout)
             .map_err(diesel::r2d2::Error::ConnectionError)?;
+        if socket.is_none() && matches!(conn, DbConnection::Postgresql(_)) {
+            log::debug!("the new PostgreSQL connection's socket was not found: not watched");
+        }
         Ok(WatchedConnection {
             conn,
             socket,
@@ -192,12 +204,12 @@ impl ManageConnection for ConnectionManager {
             ping_deadline: self.ping_deadline,
             cut: false,
             cuts_when_opened: self.cuts.load(Ordering::Relaxed),
-            cuts: self.cuts.clone(),
         })
     }
 
-    /// r2d2 tries every idle connection in turn before it opens a new one; after a cut, each
-    /// idle connection from before it would cost a ping deadline, so they are dropped unpinged.
+    /// r2d2 tries every idle connection in turn before it opens a new one. A cut ping means
+    /// the server stopped answering (a slow call need not): each idle connection from before
+    /// it would cost a ping deadline, so they are dropped unpinged.
     fn is_valid(&self, conn: &mut WatchedConnection) -> Result<(), diesel::r2d2::Error> {
         if conn.cuts_when_opened < self.cuts.load(Ordering::Relaxed) {
             conn.cut = true;
@@ -207,13 +219,14 @@ impl ManageConnection for ConnectionManager {
                 ),
             ));
         }
-        let deadline = conn.ping_deadline;
-        match conn.within(deadline, |conn| conn.ping()) {
-            Ok(pinged) => pinged.map_err(diesel::r2d2::Error::QueryError),
-            Err(e) => Err(diesel::r2d2::Error::ConnectionError(
-                ConnectionError::BadConnection(e.to_string()),
-            )),
+        let deadline = Some(conn.ping_deadline);
+        let pinged = conn.within(deadline, |conn| conn.ping());
+        if conn.cut {
+            self.cuts.fetch_add(1, Ordering::Relaxed);
         }
+        pinged.map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string()))
+        })
     }
 
     fn has_broken(&self, conn: &mut WatchedConnection) -> bool {
@@ -252,11 +265,11 @@ fn establish(database_url: &str, timeout: Duration) -> Result<DbConnection, Conn
     establish_watched(database_url, timeout).map(|(conn, _)| conn)
 }
 
-/// `establish`, with the socket of a PostgreSQL connection when it could be found.
+/// `establish`, with our own descriptor of a PostgreSQL connection's socket when it was found.
 fn establish_watched(
     database_url: &str,
     timeout: Duration,
-) -> Result<(DbConnection, Option<socket::Socket>), ConnectionError> {
+) -> Result<(DbConnection, Option<std::os::fd::OwnedFd>), ConnectionError> {
     if is_postgres_url(database_url) {
         return establish_postgres(database_url, timeout);
     }
@@ -297,16 +310,22 @@ const MAX_ABANDONED_CONNECTS: usize = 8;
 /// connection's (see `socket`).
 static CONNECTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Who owns a connection attempt's outcome: the caller while it waits, the attempt's thread
+/// once the caller gave up (it then does the `ABANDONED_CONNECTS` bookkeeping).
+const WAITING: u8 = 0;
+const DELIVERED: u8 = 1;
+const ABANDONED: u8 = 2;
+
 /// libpq's `connect_timeout` covers the TCP connection and the authentication only; the
 /// queries diesel sends right after (`SET TIME ZONE`, ...) have none. A server that accepts
 /// and then never answers would hold the caller (a pool connector thread, or `serve` at
 /// start-up) forever. So the whole attempt runs on its own thread, the caller waits at most
-/// `timeout`, and the watchdog cuts the attempt's socket soon after, which ends the thread.
+/// `timeout`, and the watchdog cuts the attempt's sockets from then on, which ends the thread.
 fn establish_postgres(
     database_url: &str,
     timeout: Duration,
-) -> Result<(DbConnection, Option<socket::Socket>), ConnectionError> {
-    use std::sync::atomic::Ordering;
+) -> Result<(DbConnection, Option<std::os::fd::OwnedFd>), ConnectionError> {
+    use std::sync::atomic::AtomicU8;
     let describe = |what: String| {
         ConnectionError::BadConnection(redact(
             &format!("PostgreSQL at {}: {what}", without_password(database_url)),
@@ -319,43 +338,92 @@ fn establish_postgres(
         ));
     }
     let waited = timeout.max(Duration::from_secs(2)) + Duration::from_millis(500);
-    let url = with_client_timeouts(database_url, timeout, waited);
+    let url = with_client_timeouts(database_url, timeout, UNACKNOWLEDGED_DATA_TIMEOUT);
     let port = socket::server_port(database_url);
+    let state = Arc::new(AtomicU8::new(WAITING));
     let (sender, receiver) = std::sync::mpsc::channel();
+    let attempt = Arc::clone(&state);
+    let started = std::time::Instant::now();
     let spawned = std::thread::Builder::new()
         .name("pg-connect".into())
         .spawn(move || {
             let one_at_a_time = CONNECTING
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let before = socket::Socket::all();
-            let guard = watchdog::arm(watchdog::Target::OpenedSince(before.clone(), port), waited);
-            let result = diesel::PgConnection::establish(&url).map(|conn| {
-                let found = socket::Socket::opened_since(&before, port);
-                (conn, (found.len() == 1).then(|| found[0]))
-            });
-            drop(guard);
+            let result = match waited.checked_sub(started.elapsed()) {
+                // Waiting for the lock took the caller's whole wait: nobody wants it now.
+                None => Err(ConnectionError::BadConnection("abandoned".into())),
+                Some(left) if attempt.load(Ordering::Acquire) == ABANDONED || left.is_zero() => {
+                    Err(ConnectionError::BadConnection("abandoned".into()))
+                }
+                Some(left) => open_watched(&url, port, left),
+            };
             drop(one_at_a_time);
-            if sender.send(result).is_err() {
-                // The caller gave up on this attempt.
+            let delivered = attempt
+                .compare_exchange(WAITING, DELIVERED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if delivered {
+                let _ = sender.send(result);
+            } else {
                 ABANDONED_CONNECTS.fetch_sub(1, Ordering::Relaxed);
             }
         });
     if let Err(e) = spawned {
         return Err(describe(format!("cannot start a connection thread: {e}")));
     }
-    match receiver.recv_timeout(waited) {
-        Ok(Ok((conn, socket))) => Ok((DbConnection::Postgresql(conn), socket)),
-        Ok(Err(e)) => Err(describe(e.to_string().trim().replace('\n', " "))),
+    let outcome = match receiver.recv_timeout(waited) {
+        Ok(outcome) => outcome,
         Err(_) => {
+            // Counted before the attempt can see it abandoned, so the count never goes below 0.
             ABANDONED_CONNECTS.fetch_add(1, Ordering::Relaxed);
-            drop(receiver);
-            Err(describe(format!(
-                "the server did not answer within {} ms",
-                waited.as_millis()
-            )))
+            let abandoned = state
+                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if abandoned {
+                return Err(describe(format!(
+                    "the server did not answer within {} ms",
+                    waited.as_millis()
+                )));
+            }
+            // The attempt delivered meanwhile: its outcome is in the channel.
+            ABANDONED_CONNECTS.fetch_sub(1, Ordering::Relaxed);
+            receiver.recv().unwrap_or_else(|_| {
+                Err(ConnectionError::BadConnection(
+                    "the connection thread ended".into(),
+                ))
+            })
         }
+    };
+    match outcome {
+        Ok((conn, socket)) => Ok((DbConnection::Postgresql(conn), socket)),
+        Err(e) => Err(describe(e.to_string().trim().replace('\n', " "))),
     }
+}
+
+/// Opens one PostgreSQL connection (the `CONNECTING` lock held), cut if it takes longer than
+/// `within`; with our own descriptor of its socket when exactly one new socket to the server
+/// appeared.
+fn open_watched(
+    url: &str,
+    port: socket::ServerPort,
+    within: Duration,
+) -> Result<(diesel::PgConnection, Option<std::os::fd::OwnedFd>), ConnectionError> {
+    let before = socket::Socket::all();
+    let guard = watchdog::arm(watchdog::Target::OpenedSince(before.clone(), port), within);
+    let conn = diesel::PgConnection::establish(url)?;
+    let found = socket::Socket::opened_since(&before, port);
+    let socket = match found.as_slice() {
+        [only] => only.duplicate(),
+        _ => None,
+    };
+    if guard.fired() {
+        // Cut just as it succeeded: its socket is shut down.
+        return Err(ConnectionError::BadConnection(format!(
+            "the server did not answer within {} ms",
+            within.as_millis()
+        )));
+    }
+    Ok((conn, socket))
 }
 
 /// A libpq key/value connection string (`host=db password=... dbname=app`), which would
@@ -455,6 +523,12 @@ pub fn without_password(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+/// How long the kernel keeps sending data the database host never acknowledges (libpq's
+/// `tcp_user_timeout`): a host that died. Request deadlines are the watchdog's; this only
+/// frees the connection, so it need not be short, and must not cut healthy connections on a
+/// few seconds of packet loss.
+const UNACKNOWLEDGED_DATA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Bounds libpq's own connect, so a database host that drops packets does not keep the pool's
 /// connector threads stuck past the pool's timeout (libpq counts whole seconds, at least 2),
@@ -567,8 +641,7 @@ where
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
         let deadline = conn.call_deadline;
-        conn.within(deadline, query)?
-            .map_err(lost_connection_is_unavailable)
+        conn.within(deadline, query)
     })
     .await
     .map_err(|e| DbError::Unavailable(e.to_string()))?

@@ -6,7 +6,7 @@
 //! one new socket to that port is this connection's.
 
 use std::collections::HashSet;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// An open socket of this process: its descriptor and its inode, which tells a reused
 /// descriptor number apart from the socket it once was.
@@ -47,14 +47,26 @@ impl Socket {
             .collect()
     }
 
-    /// Shuts the socket down in both directions: a read blocked on it returns at once, and the
-    /// peer sees the connection end. Only while the descriptor is still this socket.
-    pub fn shut_down(&self) {
+    /// Shuts the socket down in both directions (see `shut_down`), while the descriptor is
+    /// still this socket: for a connection still being opened, whose descriptor libpq may
+    /// close and the process reuse at any time.
+    pub fn shut_down_if_open(&self) {
         if socket_inode(self.fd) == Some(self.inode) {
-            // SAFETY: shutdown(2) on a descriptor this process owns; it frees nothing, so
-            // libpq's later close(2) of it stays valid.
-            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+            shut_down(self.fd);
         }
+    }
+
+    /// A descriptor of our own for the socket (a duplicate, close-on-exec), to cut it with
+    /// later: it stays this socket whatever libpq does with its descriptor. Call it while the
+    /// connection that owns the socket is open.
+    pub fn duplicate(&self) -> Option<OwnedFd> {
+        if socket_inode(self.fd) != Some(self.inode) {
+            return None;
+        }
+        // SAFETY: fcntl(2) F_DUPFD_CLOEXEC on a descriptor this process has open; the new
+        // descriptor is ours alone, so OwnedFd may close it.
+        let duplicate = unsafe { libc::fcntl(self.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        (duplicate >= 0).then(|| unsafe { OwnedFd::from_raw_fd(duplicate) })
     }
 
     fn is_connected_to(&self, port: ServerPort) -> bool {
@@ -90,6 +102,20 @@ impl Socket {
             _ => false,
         }
     }
+}
+
+/// Shuts a socket down in both directions: a read blocked on it (by libpq, on any descriptor
+/// of the socket) returns at once, and the peer sees the connection end. It frees nothing, so
+/// the descriptors stay valid until closed.
+pub fn shut_down(fd: RawFd) {
+    // SAFETY: shutdown(2) only changes the socket's state; a descriptor that is not a socket
+    // gets ENOTSOCK.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// A descriptor's number, for the watchdog that cuts it while its owner keeps it open.
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
 }
 
 /// The inode of descriptor `fd` when it is a socket (`/proc/self/fd/N -> socket:[inode]`).
@@ -153,7 +179,8 @@ mod tests {
         let (_server_side, _) = listener.accept().unwrap();
         let found = Socket::opened_since(&before, port);
         assert_eq!(found.len(), 1, "{found:?}");
-        found[0].shut_down();
+        let ours = found[0].duplicate().unwrap();
+        shut_down(raw(&ours));
         // A read on a shut-down socket returns at once instead of waiting for the peer.
         let mut buffer = [0u8; 1];
         assert_eq!(client.read(&mut buffer).unwrap(), 0);

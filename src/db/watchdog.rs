@@ -8,6 +8,7 @@
 //! the pool drops the connection.
 
 use std::collections::{HashMap, HashSet};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,12 +17,16 @@ use super::socket::{ServerPort, Socket};
 
 /// What to cut when a deadline passes.
 pub enum Target {
-    /// An open connection's socket.
-    Socket(Socket),
+    /// An open connection's socket, by a descriptor its owner keeps open while armed.
+    Socket(RawFd),
     /// A connection being opened: every socket to the server opened since `before` (they are
-    /// opened one at a time, so these are this attempt's, and earlier abandoned attempts').
+    /// opened one at a time, so these are this attempt's). Cut again every `RECUT` until
+    /// disarmed: libpq moves on to the server's next address with a new socket.
     OpenedSince(HashSet<Socket>, ServerPort),
 }
+
+/// How often a connection being opened is cut again, past its deadline.
+const RECUT: Duration = Duration::from_millis(100);
 
 struct Armed {
     deadline: Instant,
@@ -111,15 +116,25 @@ fn watch(dog: &'static Watchdog) {
     let mut watched = lock(&dog.watched);
     loop {
         let now = Instant::now();
-        for armed in watched.armed.values() {
-            if armed.deadline <= now && !armed.fired.swap(true, Ordering::AcqRel) {
-                cut(&armed.target);
+        for armed in watched.armed.values_mut() {
+            if armed.deadline > now {
+                continue;
             }
+            let first = !armed.fired.swap(true, Ordering::AcqRel);
+            if let Target::OpenedSince(..) = armed.target {
+                armed.deadline = now + RECUT;
+            } else if !first {
+                continue;
+            }
+            cut(&armed.target);
         }
         let next = watched
             .armed
             .values()
-            .filter(|armed| !armed.fired.load(Ordering::Acquire))
+            .filter(|armed| {
+                !armed.fired.load(Ordering::Acquire)
+                    || matches!(armed.target, Target::OpenedSince(..))
+            })
             .map(|armed| armed.deadline)
             .min();
         watched.wakes_at = next;
@@ -141,10 +156,10 @@ fn watch(dog: &'static Watchdog) {
 
 fn cut(target: &Target) {
     match target {
-        Target::Socket(socket) => socket.shut_down(),
+        Target::Socket(fd) => super::socket::shut_down(*fd),
         Target::OpenedSince(before, port) => {
             for socket in Socket::opened_since(before, *port) {
-                socket.shut_down();
+                socket.shut_down_if_open();
             }
         }
     }
@@ -162,14 +177,15 @@ mod tests {
         let before = Socket::all();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (_silent_server, _) = listener.accept().unwrap();
-        let socket = Socket::opened_since(&before, port)[0];
+        let socket = Socket::opened_since(&before, port)[0].duplicate().unwrap();
+        let fd = crate::db::socket::raw(&socket);
 
-        let kept = arm(Target::Socket(socket), Duration::from_secs(60));
+        let kept = arm(Target::Socket(fd), Duration::from_secs(60));
         assert!(!kept.fired());
         drop(kept);
 
         let started = Instant::now();
-        let guard = arm(Target::Socket(socket), Duration::from_millis(200));
+        let guard = arm(Target::Socket(fd), Duration::from_millis(200));
         let mut buffer = [0u8; 1];
         assert_eq!(client.read(&mut buffer).unwrap(), 0);
         assert!(guard.fired());
