@@ -52,7 +52,7 @@ const MESSAGES: &[(&str, &str, bool)] = &[
     ),
     (
         "superuser-only",
-        "Only a superuser may change a superuser.",
+        "Only a superuser may change a superuser or their credentials.",
         true,
     ),
 ];
@@ -162,7 +162,9 @@ where
     Ok(redirect(&format!("/admin/?done={code}")).finish())
 }
 
-/// `POST /admin/tokens/blacklist/` (field `jti`): blacklists an outstanding refresh token.
+/// `POST /admin/tokens/blacklist/` (field `jti`): blacklists an outstanding refresh token and,
+/// as `/api/token/blacklist/` does, ends its family (its access tokens with it). A superuser's
+/// token only by a superuser.
 pub async fn blacklist_token(
     http: HttpRequest,
     admin: web::Data<Admin>,
@@ -171,24 +173,56 @@ pub async fn blacklist_token(
     let (admin, form) = (&admin, &form);
     staff_action(&http, admin, form, move |user| async move {
         let jti = form.get("jti").cloned().unwrap_or_default();
-        let outcome = db::run(
-            admin.accounts.pool(),
-            move |conn| match tokens::find_outstanding(conn, &jti)? {
-                None => Ok(None),
-                Some(record) => tokens::blacklist(conn, &record).map(Some),
-            },
-        )
-        .await?;
-        Ok(match outcome {
-            None => "unknown-token",
-            Some(tokens::Blacklisting::AlreadyBlacklisted) => "already",
-            Some(tokens::Blacklisting::Done) => {
-                log::info!("admin: user {} blacklisted a refresh token", user.id);
-                "blacklisted"
-            }
+        let acting_is_superuser = user.is_superuser;
+        let now = now_seconds();
+        let (outcome, family) = db::run(admin.accounts.pool(), move |conn| {
+            conn.transaction(|conn| {
+                let Some(record) = tokens::find_outstanding(conn, &jti)? else {
+                    return Ok(("unknown-token", None));
+                };
+                if !acting_is_superuser && owned_by_superuser(conn, record.user_id)? {
+                    return Ok(("superuser-only", None));
+                }
+                if tokens::blacklist(conn, &record)? == tokens::Blacklisting::AlreadyBlacklisted {
+                    return Ok(("already", None));
+                }
+                let family = match record.user_id {
+                    Some(owner) => families::live_of_token(conn, owner, &jti)?,
+                    None => None,
+                };
+                if let Some((sid, _)) = &family {
+                    families::revoke(conn, sid, None, now)?;
+                }
+                Ok(("blacklisted", family.map(|family| (family, record.user_id))))
+            })
         })
+        .await?;
+        if let Some(((sid, expires_at), owner)) = family {
+            admin.revoked.add(&sid, expires_at);
+            SecurityEvent::new("family_revoked")
+                .user(owner)
+                .family(Some(&sid))
+                .with("reason", "admin_blacklist")
+                .with("by", format!("admin user {}", user.id))
+                .emit();
+        }
+        if outcome == "blacklisted" {
+            log::info!("admin: user {} blacklisted a refresh token", user.id);
+        }
+        Ok(outcome)
     })
     .await
+}
+
+/// Whether `user_id` names a superuser: what only a superuser may act on (Django's rule).
+fn owned_by_superuser(
+    conn: &mut db::DbConnection,
+    user_id: Option<i32>,
+) -> diesel::QueryResult<bool> {
+    Ok(match user_id {
+        Some(id) => users::find_by_id(conn, id)?.is_some_and(|owner| owner.is_superuser),
+        None => false,
+    })
 }
 
 /// A row id posted in `field`; `None` when missing or not a number.
@@ -208,12 +242,21 @@ pub async fn revoke_auth_token(
         let Some(id) = form_id(form, "key_id") else {
             return Ok("unknown-key");
         };
+        let acting_is_superuser = user.is_superuser;
         let owner = db::run(admin.accounts.pool(), move |conn| {
-            auth_tokens::delete(conn, id)
+            conn.transaction(|conn| {
+                let owner = auth_tokens::owner(conn, id)?;
+                if !acting_is_superuser && owned_by_superuser(conn, owner)? {
+                    return Ok(Err("superuser-only"));
+                }
+                auth_tokens::delete(conn, id).map(Ok)
+            })
         })
         .await?;
-        let Some(owner) = owner else {
-            return Ok("unknown-key");
+        let owner = match owner {
+            Err(refused) => return Ok(refused),
+            Ok(None) => return Ok("unknown-key"),
+            Ok(Some(owner)) => owner,
         };
         admin.auth_tokens.forget_cached();
         log::info!(

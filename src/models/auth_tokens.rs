@@ -81,6 +81,15 @@ pub fn delete_for_user(conn: &mut DbConnection, user_id: i32) -> QueryResult<usi
     diesel::delete(auth_tokens::table.filter(auth_tokens::user_id.eq(user_id))).execute(conn)
 }
 
+/// The user a key (by row id) belongs to.
+pub fn owner(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
+    auth_tokens::table
+        .find(id)
+        .select(auth_tokens::user_id)
+        .first::<i32>(conn)
+        .optional()
+}
+
 /// Deletes one key; `None` when there was none with that id, else its user's id.
 pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
     let user = auth_tokens::table

@@ -95,6 +95,26 @@ pub fn advance(
     Ok(updated == 1)
 }
 
+/// The live family of `user_id` whose current token, or the token it was rotated from last, is
+/// `jti`: (sid, expires_at).
+pub fn live_of_token(
+    conn: &mut DbConnection,
+    user_id: i32,
+    jti: &str,
+) -> QueryResult<Option<(String, i64)>> {
+    token_families::table
+        .filter(token_families::user_id.eq(user_id))
+        .filter(token_families::revoked_at.is_null())
+        .filter(
+            token_families::current_jti
+                .eq(jti)
+                .or(token_families::previous_jti.eq(jti)),
+        )
+        .select((token_families::sid, token_families::expires_at))
+        .first(conn)
+        .optional()
+}
+
 /// Revokes one family (of `owner`, when given); `false` when there was no such live family.
 pub fn revoke(
     conn: &mut DbConnection,

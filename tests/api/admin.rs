@@ -554,3 +554,117 @@ async fn non_staff_sessions_do_not_open_the_dashboard() {
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/admin/login/?next=/admin/");
 }
+
+/// Posts one dashboard action as `client`; the outcome code in the redirect.
+async fn dashboard_action(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    field: (&str, &str),
+) -> String {
+    let token = dashboard_token(app, client).await;
+    let response = client
+        .post(app.url(path))
+        .form(&[("csrfmiddlewaretoken", token.as_str()), field])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    location(&response)
+        .strip_prefix("/admin/?done=")
+        .unwrap()
+        .to_string()
+}
+
+/// A staff member who is not a superuser cannot reach a superuser's credentials: neither
+/// blacklist their refresh token nor revoke their authtoken key (before: both worked); a
+/// superuser can.
+#[tokio::test]
+async fn only_a_superuser_acts_on_a_superusers_credentials() {
+    let app = spawn_app_with(&[("AUTHENTICATION_CLASSES", "jwt,session,basic,token")]).await;
+    app.create_user(
+        "root",
+        PASSWORD,
+        Flags {
+            staff: true,
+            superuser: true,
+            ..Default::default()
+        },
+    );
+    let (refresh, _) = app.obtain("root", PASSWORD).await;
+    let jti = claims(&refresh)["jti"].as_str().unwrap().to_string();
+    let key = app
+        .post(
+            "/api/auth-token/",
+            serde_json::json!({"username": "root", "password": PASSWORD}),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    let key_id: i32 = {
+        use diesel::prelude::*;
+        use portcullis::db::schema::auth_tokens;
+        auth_tokens::table
+            .select(auth_tokens::id)
+            .first(&mut conn)
+            .unwrap()
+    };
+    let key_id = key_id.to_string();
+
+    let (staff_member, _) = signed_in(&app, "boss").await;
+    let blacklist = ("jti", jti.as_str());
+    let revoke = ("key_id", key_id.as_str());
+    for (path, field) in [
+        ("/admin/tokens/blacklist/", blacklist),
+        ("/admin/authtoken/revoke/", revoke),
+    ] {
+        let outcome = dashboard_action(&app, &staff_member, path, field).await;
+        assert_eq!(outcome, "superuser-only", "{path}");
+    }
+    assert_eq!(app.refresh(&refresh).await.status, 200);
+    let with_key = app.hello_with_authorization(format!("Token {key}")).await;
+    assert_eq!(with_key.status, 200, "{}", with_key.text);
+
+    let superuser = browser();
+    let response = post_login(&app, &superuser, "root", PASSWORD, None).await;
+    assert_eq!(response.status(), 302);
+    let outcome = dashboard_action(&app, &superuser, "/admin/authtoken/revoke/", revoke).await;
+    assert_eq!(outcome, "key-revoked");
+    let with_key = app.hello_with_authorization(format!("Token {key}")).await;
+    assert_eq!(with_key.status, 401, "{}", with_key.text);
+}
+
+/// The dashboard's "Blacklist" ends the token's family as `/api/token/blacklist/` does: its
+/// access tokens stop at once (before: they kept working until they expired).
+#[tokio::test]
+async fn blacklisting_from_the_dashboard_ends_the_family() {
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "true")]).await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let (_, other_session) = app.obtain("vitor", PASSWORD).await;
+    let jti = claims(&refresh)["jti"].as_str().unwrap().to_string();
+    let (client, _) = signed_in(&app, "boss").await;
+    let outcome = dashboard_action(
+        &app,
+        &client,
+        "/admin/tokens/blacklist/",
+        ("jti", jti.as_str()),
+    )
+    .await;
+    assert_eq!(outcome, "blacklisted");
+    let reply = app.hello_with_token(&access).await;
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(
+        reply.body["messages"][0]["message"], "Token is revoked",
+        "{}",
+        reply.text
+    );
+    assert_eq!(app.refresh(&refresh).await.status, 401);
+    // The user's other session goes on.
+    app.hello_with_token(&other_session)
+        .await
+        .assert_json(200, hello_world());
+}
