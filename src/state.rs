@@ -24,7 +24,7 @@ use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
 use crate::rest::authentication::{Authentication, BasicAuthentication};
 use crate::rest::remote_user::RemoteUserAuthentication;
-use crate::rest::throttling::failures::LoginFailureLimiter;
+use crate::rest::throttling::failures::{LimiterStores, LoginFailureLimiter};
 use crate::rest::throttling::memory::MemoryStore;
 use crate::rest::throttling::redis::RedisStore;
 use crate::rest::throttling::{
@@ -105,9 +105,14 @@ impl AppState {
                 .with_claim_names(jwt.claim_names.clone()),
         );
         let store = throttle_store(&config)?;
+        // Never in the throttles' own store: a flood of throttle keys cannot push a lock out.
         let login_failures = Arc::new(LoginFailureLimiter::new(
-            Arc::clone(&store),
-            MemoryStore::new(config.throttle_store.max_keys),
+            LimiterStores::in_process(config.throttle_store.max_keys),
+            config
+                .throttle_store
+                .redis_url
+                .is_some()
+                .then(|| LimiterStores::shared(Arc::clone(&store))),
             passwords.login_failure_rates,
             config.pipeline.client_buckets,
         ));

@@ -390,3 +390,101 @@ async fn a_dual_stack_listener_trusts_its_ipv4_mapped_proxy() {
     assert_eq!(anonymous("192.0.2.1").await.unwrap().status(), 429);
     assert_ne!(anonymous("192.0.2.2").await.unwrap().status(), 429);
 }
+
+/// A flood of cheap requests from many new addresses fills the throttles' store; the login
+/// failure limiter keeps its own, so no lock and no known-address mark is pushed out (before:
+/// the flood's keys, each over its anonymous limit, evicted an account's lock: a wrong password
+/// from a new address was checked again, the right one signed in).
+#[tokio::test]
+async fn a_flood_of_throttle_keys_erases_no_lock_and_no_known_address() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("THROTTLE_MAX_KEYS", "160"),
+        ("THROTTLE_RATES", "anon=5/min,user=100000/min"),
+        ("LOGIN_FAILURE_RATES", "pair=3/20s,ip=100/min,user=6/30s"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let app = &app;
+    let owner = "198.51.100.1";
+    assert_eq!(
+        obtain_from(app, owner, "vitor", PASSWORD).await.status(),
+        200
+    );
+    // One address locked out of `admin` by `pair`; `vitor` locked for new addresses by `user`.
+    for _ in 0..3 {
+        let response = obtain_from(app, "203.0.113.1", "admin", "wrong").await;
+        assert_eq!(response.status(), 401);
+    }
+    for attacker in ["203.0.113.2", "203.0.113.3"] {
+        for _ in 0..3 {
+            let response = obtain_from(app, attacker, "vitor", "wrong").await;
+            assert_eq!(response.status(), 401);
+        }
+    }
+    let assert_locks_hold = |when: &'static str| async move {
+        let paired = obtain_from(app, "203.0.113.1", "admin", PASSWORD).await;
+        assert_eq!(paired.status(), 429, "{when}: the pair lock");
+        let guess = obtain_from(app, "203.0.113.4", "vitor", "wrong").await;
+        assert_eq!(guess.status(), 429, "{when}: the account lock");
+        let right = obtain_from(app, "203.0.113.5", "vitor", PASSWORD).await;
+        assert_eq!(right.status(), 429, "{when}: the account lock");
+        let known = obtain_from(app, owner, "vitor", PASSWORD).await;
+        assert_eq!(known.status(), 200, "{when}: the owner's known address");
+    };
+    assert_locks_hold("before the flood").await;
+
+    // The locks age a little (a lock evicted first was one with less of its window to run).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // 400 new addresses one after the other, each over its anonymous limit (6 requests for
+    // 5) before the next arrives: 2.5 times the store's keys, each more in force than an aging
+    // lock (the eviction order of a store shared with the throttles).
+    let flood = |address: String| async move {
+        for _ in 0..6 {
+            let response = app
+                .client
+                .post(app.url("/api/token/verify/"))
+                .header("X-Forwarded-For", address.as_str())
+                .json(&json!({"token": "garbage"}))
+                .send()
+                .await
+                .unwrap();
+            assert!([401, 429].contains(&response.status().as_u16()));
+        }
+    };
+    for i in 0..400 {
+        flood(format!("10.0.{}.{}", i / 200, i % 200)).await;
+    }
+    assert_locks_hold("after the flood").await;
+}
+
+/// The limiter's login partition keeps every lock: full of live locks, it refuses a new
+/// address/username pair's password check (429) instead of forgetting a lock to make room.
+#[tokio::test]
+async fn a_login_store_full_of_locks_refuses_new_checks_instead_of_forgetting_one() {
+    let app = spawn_app_with(&[
+        PROXIED,
+        ("THROTTLE_MAX_KEYS", "16"),
+        ("LOGIN_FAILURE_RATES", "pair=1/min,ip=1/min,user=100/hour"),
+    ])
+    .await;
+    app.seed_reference_users();
+    // Every address's `ip` and `pair` keys locked at once (1 failure each): the partition of 16
+    // keys (one per shard) fills with locks.
+    let mut refused = 0;
+    for i in 0..64 {
+        let status = obtain_from(&app, &format!("192.0.2.{i}"), "vitor", "wrong")
+            .await
+            .status();
+        assert!([401, 429].contains(&status.as_u16()), "{status}");
+        refused += usize::from(status == 429);
+    }
+    assert!(refused > 0, "a full partition refused nothing");
+    // The locks that were made all hold.
+    for i in 0..64 {
+        let status = obtain_from(&app, &format!("192.0.2.{i}"), "vitor", PASSWORD)
+            .await
+            .status();
+        assert_eq!(status, 429, "address {i}");
+    }
+}

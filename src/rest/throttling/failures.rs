@@ -17,8 +17,15 @@
 //! store operation per key, and given back when the check succeeds: so only failures count,
 //! concurrent attempts cannot all pass a limit that is almost reached, and no hash is computed
 //! while locked, for unknown usernames as for known ones (the right password is refused too:
-//! no oracle). When the shared store (Redis) cannot be reached, the limiter falls back to an
-//! in-process store instead of opening: limits then hold per instance.
+//! no oracle).
+//!
+//! The counts live in a store of their own, never in the throttles' (a flood of cheap requests
+//! must not push a lock out): in this process, a partition that keeps every lock (full of live
+//! locks, it refuses new password checks rather than forget one), and one for the marks of
+//! addresses that signed in. With Redis, the keys live there too, and this instance keeps its
+//! own counts in process all the same: an attempt is refused when either refuses, and while
+//! Redis cannot be reached the in-process counts go on alone. So an outage, or a Redis that
+//! restarts empty, gives nobody a fresh budget on this instance.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -99,10 +106,37 @@ pub enum LoginCheck {
     Locked { wait: u64 },
 }
 
+/// Where the limiter keeps its keys: the failure counts (and so the locks), and the marks of
+/// addresses that signed in.
+pub struct LimiterStores {
+    counts: Arc<dyn ThrottleStore>,
+    marks: Arc<dyn ThrottleStore>,
+}
+
+impl LimiterStores {
+    /// In this process: two partitions of their own, of at most `max_keys` each; the counts
+    /// keep every lock.
+    pub fn in_process(max_keys: usize) -> LimiterStores {
+        LimiterStores {
+            counts: Arc::new(MemoryStore::new(max_keys).keeping_every_lock()),
+            marks: Arc::new(MemoryStore::new(max_keys)),
+        }
+    }
+
+    /// Both in one shared store (Redis).
+    pub fn shared(store: Arc<dyn ThrottleStore>) -> LimiterStores {
+        LimiterStores {
+            counts: Arc::clone(&store),
+            marks: store,
+        }
+    }
+}
+
 pub struct LoginFailureLimiter {
-    store: Arc<dyn ThrottleStore>,
-    /// Used while `store` (Redis) cannot be reached, so the limits never open.
-    fallback: MemoryStore,
+    /// This instance's counts, always; the only ones without a shared store.
+    local: LimiterStores,
+    /// The counts every instance shares (Redis), when configured.
+    shared: Option<LimiterStores>,
     rates: LoginFailureRates,
     buckets: ClientBuckets,
     failure_log: OncePerMinute,
@@ -135,26 +169,27 @@ async fn release_all(store: &dyn ThrottleStore, counted: &[(String, Rate)], at: 
     }
 }
 
-/// One counted attempt: the keys it was counted under, and in which store.
+/// One counted attempt: the keys it was counted under, here and in the shared store (none
+/// when that could not be reached).
 struct Attempt {
-    counted: Vec<(String, Rate)>,
+    local: Vec<(String, Rate)>,
+    shared: Option<Vec<(String, Rate)>>,
     at: f64,
-    in_fallback: bool,
     /// The mark a success leaves for this address and username.
     known: String,
 }
 
 impl LoginFailureLimiter {
-    /// `fallback` bounds the in-process store used while `store` cannot be reached.
+    /// `local` holds this instance's counts; `shared` (Redis) every instance's, when set.
     pub fn new(
-        store: Arc<dyn ThrottleStore>,
-        fallback: MemoryStore,
+        local: LimiterStores,
+        shared: Option<LimiterStores>,
         rates: LoginFailureRates,
         buckets: ClientBuckets,
     ) -> LoginFailureLimiter {
         LoginFailureLimiter {
-            store,
-            fallback,
+            local,
+            shared,
             rates,
             buckets,
             failure_log: OncePerMinute::new(),
@@ -221,7 +256,8 @@ impl LoginFailureLimiter {
         }
     }
 
-    /// Counts the attempt under every key, or none of them and the wait when one is exhausted.
+    /// Counts the attempt under every key, or none of them and the wait when one is exhausted:
+    /// here, then in the shared store.
     async fn reserve(
         &self,
         username: &str,
@@ -229,21 +265,32 @@ impl LoginFailureLimiter {
     ) -> Result<Result<Attempt, u64>, ApiError> {
         let keys = self.keys(username, client);
         let at = now();
-        let (outcome, in_fallback) = match self.reserve_in(&*self.store, &keys, at).await {
-            Ok(outcome) => (outcome, false),
-            Err(error) => {
-                self.log_failure(&error);
-                let outcome = self
-                    .reserve_in(&self.fallback, &keys, at)
-                    .await
-                    .map_err(ApiError::internal)?;
-                (outcome, true)
-            }
+        let local = match self
+            .reserve_in(&self.local, &keys, at)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Ok(counted) => counted,
+            Err(wait) => return Ok(Err(wait)),
         };
-        Ok(outcome.map(|counted| Attempt {
-            counted,
+        let shared = match &self.shared {
+            None => None,
+            Some(shared) => match self.reserve_in(shared, &keys, at).await {
+                Ok(Ok(counted)) => Some(counted),
+                Ok(Err(wait)) => {
+                    release_all(&*self.local.counts, &local, at).await;
+                    return Ok(Err(wait));
+                }
+                Err(error) => {
+                    self.log_failure(&error);
+                    None
+                }
+            },
+        };
+        Ok(Ok(Attempt {
+            local,
+            shared,
             at,
-            in_fallback,
             known: keys.known,
         }))
     }
@@ -253,10 +300,11 @@ impl LoginFailureLimiter {
     /// signed in to it recently (`known`): the owner keeps access from where they use it.
     async fn reserve_in(
         &self,
-        store: &dyn ThrottleStore,
+        stores: &LimiterStores,
         keys: &Keys,
         at: f64,
     ) -> Result<Result<Vec<(String, Rate)>, u64>, StoreError> {
+        let store = &*stores.counts;
         let mut counted = Vec::new();
         let mut refused = None;
         for (index, (key, rate)) in keys.limits.iter().enumerate() {
@@ -271,7 +319,7 @@ impl LoginFailureLimiter {
                 Hit::Allowed => counted.push((key.clone(), *rate)),
                 Hit::Refused { wait } => {
                     let is_user_limit = index == keys.limits.len() - 1;
-                    if is_user_limit && is_known(store, &keys.known, at).await? {
+                    if is_user_limit && is_known(&*stores.marks, &keys.known, at).await? {
                         continue;
                     }
                     refused = Some(wait);
@@ -286,28 +334,35 @@ impl LoginFailureLimiter {
         Ok(Ok(counted))
     }
 
-    /// The attempt succeeded: it is not a failure after all, and its address is now known
-    /// for this username.
+    /// The attempt was not a failed guess: its counts are given back and, when it signed in,
+    /// its address is now known for this username.
     async fn give_back(&self, attempt: Attempt, signed_in: bool) {
-        let store: &dyn ThrottleStore = if attempt.in_fallback {
-            &self.fallback
-        } else {
-            &*self.store
-        };
-        for (key, rate) in &attempt.counted {
-            if let Err(error) = store.release(key, *rate, attempt.at).await {
+        let mut counted = vec![(&self.local, &attempt.local)];
+        if let (Some(shared), Some(keys)) = (&self.shared, &attempt.shared) {
+            counted.push((shared, keys));
+        }
+        for (stores, keys) in counted {
+            for (key, rate) in keys {
+                if let Err(error) = stores.counts.release(key, *rate, attempt.at).await {
+                    self.log_failure(&error);
+                }
+            }
+            if signed_in
+                && let Err(error) = stores
+                    .marks
+                    .hit(&attempt.known, KNOWN_ADDRESS, attempt.at)
+                    .await
+            {
                 self.log_failure(&error);
             }
-        }
-        if signed_in && let Err(error) = store.hit(&attempt.known, KNOWN_ADDRESS, attempt.at).await
-        {
-            self.log_failure(&error);
         }
     }
 
     fn log_failure(&self, error: &StoreError) {
         if self.failure_log.due(now() as u64) {
-            log::error!("{error}; the login failure limits hold per instance meanwhile");
+            log::error!(
+                "{error}; the login failure limits hold with this instance's own counts meanwhile"
+            );
         }
     }
 }
@@ -324,10 +379,13 @@ mod tests {
 
     #[tokio::test]
     async fn made_up_usernames_from_a_refused_address_leave_no_keys() {
-        let store = Arc::new(MemoryStore::default());
+        let store = Arc::new(MemoryStore::default().keeping_every_lock());
         let limiter = LoginFailureLimiter::new(
-            Arc::clone(&store) as Arc<dyn ThrottleStore>,
-            MemoryStore::default(),
+            LimiterStores {
+                counts: Arc::clone(&store) as Arc<dyn ThrottleStore>,
+                marks: Arc::new(MemoryStore::default()),
+            },
+            None,
             "pair=100/min,ip=2/min,user=100/min".parse().unwrap(),
             ClientBuckets::default(),
         );
@@ -367,8 +425,8 @@ mod tests {
     #[tokio::test]
     async fn a_refused_key_leaves_the_others_uncounted() {
         let limiter = LoginFailureLimiter::new(
-            Arc::new(MemoryStore::default()),
-            MemoryStore::default(),
+            LimiterStores::in_process(1000),
+            None,
             "pair=100/min,ip=1/min,user=100/min".parse().unwrap(),
             ClientBuckets::default(),
         );
@@ -379,7 +437,7 @@ mod tests {
         }
         // Only the first attempt was counted under `pair` and `user`.
         let other = Some("192.0.2.2".parse().unwrap());
-        let store = &limiter.store;
+        let store = &limiter.local.counts;
         let [_, (pair, _), (user, _)] = limiter.keys("alice", client).limits;
         let one = Rate {
             num_requests: 2,

@@ -11,16 +11,18 @@
 //! Every client address is a key, so a flood of distinct addresses (a botnet, or one IPv6
 //! client behind a trusted proxy) would grow the store without end. It holds at most
 //! `THROTTLE_MAX_KEYS` keys (default 100,000: about 31 MB; `scripts/bench --address-flood`
-//! measured ~310 bytes of resident memory a key, half of them IPv6). When a new key finds its shard full,
-//! the shard first drops what has expired; if it is still full, it evicts the eighth of its
-//! keys that hold the *least limit still in force*: a key's count over its limit, times the
-//! part of its window still to run. A key with one request (what a flood of distinct addresses
-//! leaves behind) goes first; a client near its limit, or locked out, goes last, and only once
-//! most of its window has passed. So an attacker cannot reset their own counter or someone
-//! else's lockout by flooding new keys: to push out a locked key they would need a whole shard
-//! of keys each nearer its limit, all within the lockout's window, which costs more requests
-//! than the limit they want to escape. While the store is saturated it says so in the log,
-//! once a minute.
+//! measured ~310 bytes of resident memory a key, half of them IPv6). When a new key finds its
+//! shard full, the shard first drops what has expired; if it is still full, it evicts the
+//! eighth of its keys that hold the *least limit still in force*: a key's count over its
+//! limit, times the part of its window still to run. A key with one request (what a flood of
+//! distinct addresses leaves behind) goes first. A key over its limit (a throttled client, a
+//! lock) is never evicted while a key under its limit remains; and a refused request does not
+//! extend a key's life, so a flood's keys age as a lock does. What happens when a shard holds
+//! only keys over their limit depends on the store's use (`WhenFull`): the throttles' store
+//! evicts the oldest of them (refusing every new client instead would hand a flood a denial of
+//! service), the login failure limiter's own store keeps them all and refuses the new key (a
+//! lock is never forgotten). While the store is saturated it says so in the log, once a
+//! minute.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -55,6 +57,31 @@ struct Entry {
 }
 
 impl Entry {
+    /// Whether the next request would be refused: a throttled client, a lock.
+    fn is_over_limit(&self, now: f64) -> bool {
+        let rate = self.rate;
+        match &self.history {
+            History::Log(log) => {
+                log.iter().filter(|&&t| t > now - rate.duration).count() as u64 >= rate.num_requests
+            }
+            History::Windows {
+                start,
+                current,
+                previous,
+            } => {
+                let d = rate.duration;
+                let window = (now / d).floor() * d;
+                let (current, previous) = if window > *start {
+                    (0, if window - *start <= d { *current } else { 0 })
+                } else {
+                    (*current, *previous)
+                };
+                let elapsed = now - window.max(*start);
+                previous as f64 * (1.0 - elapsed / d) + current as f64 >= rate.num_requests as f64
+            }
+        }
+    }
+
     /// How much of its limit is still in force: the share of the limit counted, times the share
     /// of its lifetime still to run. Keys with the least are evicted first.
     fn limit_in_force(&self, now: f64) -> f64 {
@@ -76,32 +103,69 @@ struct Shard {
     hits: u64,
 }
 
+/// What a full store does when every key of a shard is over its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Evict the keys over their limit whose window ends soonest (the throttles).
+    EvictOverLimit,
+    /// Keep them and refuse the new key until one expires (the login failure limiter).
+    RefuseNewKeys,
+}
+
+/// The outcome of making room for a new key.
+enum Room {
+    /// There was room, or expired keys made it.
+    Free,
+    /// Keys were evicted.
+    Evicted,
+    /// Every key is over its limit and kept: the new key may retry after `wait` seconds.
+    Refused { wait: f64 },
+}
+
 impl Shard {
     /// Makes room for one new key: drops what expired, then evicts the eighth of the keys with
-    /// the least limit in force. Returns whether it had to evict.
-    fn make_room(&mut self, capacity: usize, now: f64) -> bool {
+    /// the least limit in force, never a key over its limit while another remains.
+    fn make_room(&mut self, capacity: usize, now: f64, when_full: WhenFull) -> Room {
         self.entries.retain(|_, entry| entry.expires > now);
         if self.entries.len() < capacity {
-            return false;
+            return Room::Free;
         }
-        let mut ranked: Vec<(f64, f64, &String)> = self
+        // (over its limit, limit in force, expiry, key): under-limit keys go first.
+        let mut ranked: Vec<(bool, f64, f64, &String)> = self
             .entries
             .iter()
-            .map(|(key, entry)| (entry.limit_in_force(now), entry.expires, key))
+            .map(|(key, entry)| {
+                let over = entry.is_over_limit(now);
+                (over, entry.limit_in_force(now), entry.expires, key)
+            })
             .collect();
-        let evict = (capacity / 8).max(1).min(ranked.len());
-        let by_force_then_expiry = |a: &(f64, f64, &String), b: &(f64, f64, &String)| {
-            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+        let under_limit = ranked.iter().filter(|(over, ..)| !over).count();
+        let wanted = (capacity / 8).max(1).min(ranked.len());
+        let evict = match when_full {
+            WhenFull::EvictOverLimit => wanted,
+            WhenFull::RefuseNewKeys => wanted.min(under_limit),
         };
-        ranked.select_nth_unstable_by(evict - 1, by_force_then_expiry);
+        if evict == 0 {
+            let soonest = ranked.iter().map(|(_, _, expires, _)| *expires);
+            let wait = soonest.fold(f64::INFINITY, f64::min) - now;
+            return Room::Refused {
+                wait: wait.max(1.0),
+            };
+        }
+        let order = |a: &(bool, f64, f64, &String), b: &(bool, f64, f64, &String)| {
+            a.0.cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+        };
+        ranked.select_nth_unstable_by(evict - 1, order);
         let victims: Vec<String> = ranked[..evict]
             .iter()
-            .map(|(_, _, key)| (*key).clone())
+            .map(|(_, _, _, key)| (*key).clone())
             .collect();
         for key in victims {
             self.entries.remove(&key);
         }
-        true
+        Room::Evicted
     }
 }
 
@@ -113,6 +177,7 @@ pub struct MemoryStore {
     hasher: RandomState,
     /// Keys one shard may hold.
     shard_capacity: usize,
+    when_full: WhenFull,
     /// Says the store is saturated at most once a minute.
     saturation_log: OncePerMinute,
 }
@@ -124,14 +189,22 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store of at most `max_keys` keys (rounded up to a multiple of its shard count).
+    /// A store of at most `max_keys` keys (rounded up to a multiple of its shard count), for
+    /// the throttles.
     pub fn new(max_keys: usize) -> MemoryStore {
         MemoryStore {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             shard_capacity: max_keys.div_ceil(SHARDS).max(1),
+            when_full: WhenFull::EvictOverLimit,
             saturation_log: OncePerMinute::new(),
         }
+    }
+
+    /// A store that never forgets a key over its limit: full of them, it refuses new keys.
+    pub fn keeping_every_lock(mut self) -> MemoryStore {
+        self.when_full = WhenFull::RefuseNewKeys;
+        self
     }
 
     /// The most keys the store holds.
@@ -139,8 +212,18 @@ impl MemoryStore {
         self.shard_capacity * SHARDS
     }
 
-    fn log_saturation(&self, now: f64) {
-        if self.saturation_log.due(now as u64) {
+    fn log_saturation(&self, now: f64, refusing: bool) {
+        if !self.saturation_log.due(now as u64) {
+            return;
+        }
+        if refusing {
+            log::warn!(
+                "the login failure limiter's store is full of live locks ({} keys, \
+                 THROTTLE_MAX_KEYS): password checks of new address/username pairs are refused \
+                 until locks expire; raise it if this is real traffic",
+                self.max_keys()
+            );
+        } else {
             log::warn!(
                 "the in-process throttle store is full ({} keys, THROTTLE_MAX_KEYS): evicting the \
                  keys with the least limit in force; raise it if this is real traffic",
@@ -221,11 +304,27 @@ impl MemoryStore {
         if shard.hits % SWEEP_EVERY == 0 {
             shard.entries.retain(|_, entry| entry.expires > now);
         }
-        if !shard.entries.contains_key(key)
-            && shard.entries.len() >= self.shard_capacity
-            && shard.make_room(self.shard_capacity, now)
-        {
-            self.log_saturation(now);
+        if !shard.entries.contains_key(key) {
+            // A key that is not there is under its limit: looking costs no room.
+            if !record {
+                return Ok(if rate.num_requests == 0 {
+                    Hit::Refused {
+                        wait: rate.duration,
+                    }
+                } else {
+                    Hit::Allowed
+                });
+            }
+            if shard.entries.len() >= self.shard_capacity {
+                match shard.make_room(self.shard_capacity, now, self.when_full) {
+                    Room::Free => {}
+                    Room::Evicted => self.log_saturation(now, false),
+                    Room::Refused { wait } => {
+                        self.log_saturation(now, true);
+                        return Ok(Hit::Refused { wait });
+                    }
+                }
+            }
         }
         let entry = shard
             .entries
@@ -244,7 +343,11 @@ impl MemoryStore {
                 previous,
             } => hit_windows(start, current, previous, rate, now, record),
         };
-        entry.expires = now + 2.0 * rate.duration;
+        // Only a counted request extends the key's life: a refused one (a flood hammering
+        // its limit) leaves it to age as the count it holds.
+        if record && hit == Hit::Allowed {
+            entry.expires = now + 2.0 * rate.duration;
+        }
         Ok(hit)
     }
 }

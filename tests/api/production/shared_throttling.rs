@@ -203,3 +203,66 @@ async fn redis_outage_is_survived_and_throttling_resumes_with_its_counts() {
     assert_eq!(timed_verify(&app).await.0, 429);
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
+
+/// `POST /api/token/` for `vitor` with `password`; the status.
+async fn login(app: &TestApp, password: &str) -> u16 {
+    app.post_json(
+        "/api/token/",
+        &json!({"username": "vitor", "password": password}),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+/// A Redis outage, or a Redis that comes back empty (no persistence), gives a password guesser
+/// no fresh budget: the instance keeps its own count of the failures it saw and refuses when
+/// either count does (before: the in-process fallback started empty, so each outage gave every
+/// instance a whole new `pair` budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_or_an_emptied_redis_resets_no_login_budget() {
+    let mut proxy = super::proxy::Proxy::start(redis_address(&redis_url())).await;
+    let prefix = unique_prefix();
+    let app = spawn_app_with(&[
+        (
+            "REDIS_URL",
+            format!("redis://127.0.0.1:{}", proxy.port).as_str(),
+        ),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("REDIS_TIMEOUT_MS", "300"),
+        ("THROTTLE_FAILURE_MODE", "open"),
+        ("LOGIN_FAILURE_RATES", "pair=3/min,ip=100/min,user=100/min"),
+    ])
+    .await;
+    app.seed_reference_users();
+    assert_eq!(login(&app, "wrong").await, 401);
+    assert_eq!(login(&app, "wrong").await, 401);
+    proxy.down();
+    // Two counted while Redis answered; one more is left, not a new budget of three.
+    assert_eq!(login(&app, "wrong").await, 401);
+    assert_eq!(login(&app, "wrong").await, 429);
+    assert_eq!(login(&app, PASSWORD).await, 429);
+
+    // Redis comes back empty, as one without persistence restarts.
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+    proxy.up().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(login(&app, "wrong").await, 429);
+    assert_eq!(login(&app, PASSWORD).await, 429);
+}
