@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::in_flight::InFlight;
 use super::memory::MemoryStore;
 use super::{Hit, Rate, StoreError, ThrottleStore};
 use crate::accounts::Accounts;
@@ -139,7 +140,19 @@ pub struct LoginFailureLimiter {
     shared: Option<LimiterStores>,
     rates: LoginFailureRates,
     buckets: ClientBuckets,
+    /// Checks counted and still running here, which a refusal waits for.
+    in_flight: InFlight,
     failure_log: OncePerMinute,
+}
+
+/// How long an attempt that meets a limit reached only by checks still running waits for them
+/// to settle, at most: a few rounds of bcrypt at cost 12 on a busy hashing pool.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A limit that refused: after how many seconds, and under which key.
+struct Refusal {
+    wait: u64,
+    key: String,
 }
 
 /// The keys of one attempt: the three limits, and the mark of an address that signed in.
@@ -192,6 +205,7 @@ impl LoginFailureLimiter {
             shared,
             rates,
             buckets,
+            in_flight: InFlight::default(),
             failure_log: OncePerMinute::new(),
         }
     }
@@ -208,7 +222,7 @@ impl LoginFailureLimiter {
         accept: impl FnOnce(&User) -> bool,
     ) -> Result<LoginCheck, ApiError> {
         let client = client.map(|ip| self.buckets.bucket(ip));
-        let attempt = match self.reserve(username, client).await? {
+        let attempt = match self.reserve_when_settled(username, client).await? {
             Ok(attempt) => attempt,
             Err(wait) => {
                 SecurityEvent::new("login_throttled")
@@ -218,6 +232,11 @@ impl LoginFailureLimiter {
                 return Ok(LoginCheck::Locked { wait });
             }
         };
+        // Ends when this function returns, after the counts were given back: an attempt woken
+        // by its end sees the room.
+        let _running = self
+            .in_flight
+            .enter(attempt.local.iter().map(|(key, _)| key.clone()).collect());
         let checked = accounts.authenticate(username, password, client).await;
         match checked {
             Ok(Some(user)) if accept(&user) => {
@@ -256,13 +275,38 @@ impl LoginFailureLimiter {
         }
     }
 
-    /// Counts the attempt under every key, or none of them and the wait when one is exhausted:
-    /// here, then in the shared store.
-    async fn reserve(
+    /// `reserve`, waiting (at most `SETTLE_WAIT`) while the limit that refuses is reached only
+    /// with checks still running here: they may be right passwords, given back in a moment.
+    async fn reserve_when_settled(
         &self,
         username: &str,
         client: Option<IpAddr>,
     ) -> Result<Result<Attempt, u64>, ApiError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        loop {
+            let settled = self.in_flight.settled();
+            let mut settled = std::pin::pin!(settled);
+            settled.as_mut().enable();
+            let refusal = match self.reserve(username, client).await? {
+                Ok(attempt) => return Ok(Ok(attempt)),
+                Err(refusal) => refusal,
+            };
+            if !self.in_flight.holds(&refusal.key) || tokio::time::Instant::now() >= deadline {
+                return Ok(Err(refusal.wait));
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return Ok(Err(refusal.wait));
+            }
+        }
+    }
+
+    /// Counts the attempt under every key, or none of them and the refusal when one is
+    /// exhausted: here, then in the shared store.
+    async fn reserve(
+        &self,
+        username: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Result<Attempt, Refusal>, ApiError> {
         let keys = self.keys(username, client);
         let at = now();
         let local = match self
@@ -271,15 +315,15 @@ impl LoginFailureLimiter {
             .map_err(ApiError::internal)?
         {
             Ok(counted) => counted,
-            Err(wait) => return Ok(Err(wait)),
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let shared = match &self.shared {
             None => None,
             Some(shared) => match self.reserve_in(shared, &keys, at).await {
                 Ok(Ok(counted)) => Some(counted),
-                Ok(Err(wait)) => {
+                Ok(Err(refusal)) => {
                     release_all(&*self.local.counts, &local, at).await;
-                    return Ok(Err(wait));
+                    return Ok(Err(refusal));
                 }
                 Err(error) => {
                     self.log_failure(&error);
@@ -303,7 +347,7 @@ impl LoginFailureLimiter {
         stores: &LimiterStores,
         keys: &Keys,
         at: f64,
-    ) -> Result<Result<Vec<(String, Rate)>, u64>, StoreError> {
+    ) -> Result<Result<Vec<(String, Rate)>, Refusal>, StoreError> {
         let store = &*stores.counts;
         let mut counted = Vec::new();
         let mut refused = None;
@@ -322,14 +366,17 @@ impl LoginFailureLimiter {
                     if is_user_limit && is_known(&*stores.marks, &keys.known, at).await? {
                         continue;
                     }
-                    refused = Some(wait);
+                    refused = Some(Refusal {
+                        wait: wait.max(1.0).ceil() as u64,
+                        key: key.clone(),
+                    });
                     break;
                 }
             }
         }
-        if let Some(wait) = refused {
+        if let Some(refusal) = refused {
             release_all(store, &counted, at).await;
-            return Ok(Err(wait.max(1.0).ceil() as u64));
+            return Ok(Err(refusal));
         }
         Ok(Ok(counted))
     }

@@ -1,6 +1,7 @@
 //! Provides the pluggable throttling policies (anon, user, scoped) over a shared counter store.
 
 pub mod failures;
+pub mod in_flight;
 pub mod memory;
 pub mod rate;
 pub mod redis;
