@@ -145,7 +145,9 @@ impl Accounts {
         }
     }
 
-    /// The active user with these credentials. Every failure costs one full hash check (an
+    /// The active user with these credentials, else the id of the account the username names
+    /// (for the security log: which account is under attack). Every failure costs one full
+    /// hash check (an
     /// unknown user, a username no database can hold, a stored hash we cannot check), so that
     /// response time does not tell them apart. `client` is who asks: its checks take at most
     /// its share of the hashing queue.
@@ -154,7 +156,7 @@ impl Accounts {
         username: &str,
         password: &str,
         client: Option<IpAddr>,
-    ) -> Result<Option<User>, AccountsError> {
+    ) -> Result<Result<User, Option<i32>>, AccountsError> {
         // PostgreSQL refuses NUL in text (a 500); no user can have it in their name.
         let found = if username.contains('\0') {
             None
@@ -178,7 +180,10 @@ impl Accounts {
             .hasher
             .check_password(password.to_string(), hash, client)
             .await?;
-        Ok(user.filter(|user| matches && user.is_active))
+        Ok(match user {
+            Some(user) if matches && user.is_active => Ok(user),
+            user => Err(user.map(|user| user.id)),
+        })
     }
 
     /// Says once per user (and process) that their stored hash is in a format we cannot check,

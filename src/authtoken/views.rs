@@ -12,7 +12,9 @@ use crate::rest::metadata::FieldInfo;
 use crate::rest::throttling::failures::{LoginCheck, LoginFailureLimiter};
 use crate::rest::{APIView, ApiError, Response};
 
-/// DRF's `ObtainAuthToken`: no authentication, no permission, the default throttles.
+/// DRF's `ObtainAuthToken`: the default authentication classes (DRF authenticates first, so a
+/// bad `Authorization: Token` header is 401 "Invalid token." before any password check), no
+/// permission, the default throttles.
 pub fn obtain_auth_token_view(
     tokens: Arc<AuthTokens>,
     login_failures: Arc<LoginFailureLimiter>,
@@ -23,7 +25,6 @@ pub fn obtain_auth_token_view(
             FieldInfo::input("password", "Password"),
             FieldInfo::output("token", "Token"),
         ])
-        .authentication_classes(Vec::new())
         .permission_classes(Vec::new())
         .post(move |mut request| {
             let (tokens, login_failures) = (Arc::clone(&tokens), Arc::clone(&login_failures));

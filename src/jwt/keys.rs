@@ -10,7 +10,7 @@
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
-use crate::jwt::backends::JwtAlgorithm;
+use crate::jwt::algorithms::JwtAlgorithm;
 
 /// The keys a `TokenBackend` signs and verifies with.
 pub struct JwtKeys {

@@ -1,5 +1,6 @@
 //! The djangorestframework-simplejwt port: tokens, the JWT authentication class and the token views.
 
+pub mod algorithms;
 pub mod authentication;
 pub mod backends;
 pub mod cookie;
@@ -12,5 +13,6 @@ pub mod sessions;
 pub mod tokens;
 pub mod views;
 
-pub use backends::{Audience, ClaimNames, JwtAlgorithm, TokenBackend};
+pub use algorithms::JwtAlgorithm;
+pub use backends::{Audience, ClaimNames, TokenBackend};
 pub use exceptions::TokenError;

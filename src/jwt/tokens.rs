@@ -281,7 +281,7 @@ impl Token {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::backends::JwtAlgorithm;
+    use crate::jwt::algorithms::JwtAlgorithm;
 
     const LIFETIMES: Lifetimes = Lifetimes {
         access: 300,

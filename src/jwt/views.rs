@@ -168,7 +168,20 @@ pub fn token_views(
                                 .map(|ua| String::from_utf8_lossy(ua).into_owned())
                                 .unwrap_or_default(),
                         };
-                        let mut body = action.run(&service, data, &device).await?;
+                        let mut body = match action.run(&service, data, &device).await {
+                            Ok(body) => body,
+                            // A logout whose token is dead already (blacklisted, expired,
+                            // invalid) still logs the browser out: the cookie goes.
+                            Err(mut error)
+                                if action == Action::Blacklist
+                                    && error.status
+                                        == actix_web::http::StatusCode::UNAUTHORIZED =>
+                            {
+                                error.set_cookie = browser.map(|cookie| Box::new(cookie.clear()));
+                                return Err(error);
+                            }
+                            Err(error) => return Err(error),
+                        };
                         let set_cookie =
                             browser.and_then(|cookie| action.cookie_update(cookie, &mut body));
                         let mut response = Response::ok(body);

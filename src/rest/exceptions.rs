@@ -37,9 +37,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub body: Value,
     pub kind: ErrorKind,
-    pub retry_after: Option<u64>,
+    /// Seconds (u32: 136 years is enough, and keeps the error small enough to return by value).
+    pub retry_after: Option<u32>,
     /// The challenge of a 401, set by the dispatcher's `handle_exception`.
     pub www_authenticate: Option<String>,
+    /// A cookie the error response sets all the same (a browser's logout whose token was
+    /// already dead still clears its refresh cookie).
+    pub set_cookie: Option<Box<actix_web::http::header::HeaderValue>>,
 }
 
 impl ApiError {
@@ -50,6 +54,7 @@ impl ApiError {
             kind: ErrorKind::Other,
             retry_after: None,
             www_authenticate: None,
+            set_cookie: None,
         }
     }
 
@@ -92,7 +97,7 @@ impl ApiError {
             "seconds"
         };
         ApiError {
-            retry_after: Some(wait_seconds),
+            retry_after: Some(u32::try_from(wait_seconds).unwrap_or(u32::MAX)),
             ..ApiError::detail(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Request was throttled. Expected available in {wait_seconds} {unit}."),

@@ -54,6 +54,9 @@ pub fn render_error(error: &ApiError, renderer: Renderer, page: &Page<'_>) -> Ht
     if let Some(wait) = error.retry_after {
         response.insert_header((header::RETRY_AFTER, wait.to_string()));
     }
+    if let Some(cookie) = &error.set_cookie {
+        response.insert_header((header::SET_COOKIE, (**cookie).clone()));
+    }
     response
         .insert_header((header::CONTENT_TYPE, renderer.content_type()))
         .body(renderer.render(&error.body, error.status, page))

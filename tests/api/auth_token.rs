@@ -221,3 +221,23 @@ async fn parallel_obtains_in_single_mode_share_one_key() {
         1
     );
 }
+
+/// DRF authenticates before the view: with `token` among the classes, a bad
+/// `Authorization: Token` header on the obtain view is 401 "Invalid token." with its
+/// challenge, as DRF answers (before: 200 with a key).
+#[tokio::test]
+async fn a_bad_token_header_on_the_obtain_view_is_401_as_drf_answers() {
+    let app = spawn_token_app("multiple").await;
+    let reply = app
+        .send(
+            app.request("POST", "/api/auth-token/")
+                .header(
+                    "Authorization",
+                    "Token 0123456789abcdef0123456789abcdef01234567",
+                )
+                .json(&serde_json::json!({"username": "vitor", "password": PASSWORD})),
+        )
+        .await;
+    reply.assert_json(401, serde_json::json!({"detail": "Invalid token."}));
+    assert_eq!(reply.header("www-authenticate"), Some("Token"));
+}

@@ -180,6 +180,23 @@ async fn blacklist_by_cookie_ends_the_session_and_clears_the_cookie() {
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let hello = app.hello_with_token(&access).await;
     assert_eq!(hello.status, 401);
+    // A second logout with the dead token (a stale tab): 401 as simplejwt answers, and the
+    // cookie is cleared all the same, so the browser is logged out either way.
+    for cookie in [cookie_value(&set_cookie).to_string(), "garbage".to_string()] {
+        let again = app
+            .client
+            .post(app.url("/api/token/blacklist/"))
+            .header("Cookie", format!("refresh_token={cookie}"))
+            .header("Origin", own_origin(&app))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 401);
+        assert!(again.headers().contains_key("www-authenticate"));
+        let cleared = refresh_cookie(&again).expect("a clearing cookie on 401");
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    }
 }
 
 #[tokio::test]

@@ -239,16 +239,23 @@ impl LoginFailureLimiter {
             .enter(attempt.local.iter().map(|(key, _)| key.clone()).collect());
         let checked = accounts.authenticate(username, password, client).await;
         match checked {
-            Ok(Some(user)) if accept(&user) => {
+            Ok(Ok(user)) if accept(&user) => {
                 self.give_back(attempt, true).await;
                 Ok(LoginCheck::Passed(user))
             }
-            Ok(user) => {
-                SecurityEvent::new("login_failed")
-                    .user(user.map(|user| user.id))
-                    .client(client)
-                    .with("username_hash", username_hash(username))
-                    .emit();
+            Ok(refused) => {
+                // The account's id when the username names one, so an operator sees which
+                // account is under attack; the username's hash otherwise.
+                let account = match refused {
+                    Ok(user) => Some(user.id),
+                    Err(account) => account,
+                };
+                let event = SecurityEvent::new("login_failed").client(client);
+                match account {
+                    Some(id) => event.user(Some(id)),
+                    None => event.with("username_hash", username_hash(username)),
+                }
+                .emit();
                 Ok(LoginCheck::Failed)
             }
             // Not a failed guess (the queue was full, the database down): give it back.

@@ -96,3 +96,41 @@ async fn client_garbage_stays_out_of_the_error_log() {
     assert!(log.contains("\"GET /a\\\"b\""), "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+/// A failed login names the account under attack by its id when the username names one, and
+/// only by a hash of the username otherwise (never the username as typed).
+#[tokio::test]
+async fn failed_logins_name_the_account_in_the_security_log() {
+    let db = SharedDatabase::fresh();
+    db.migrate();
+    let id = db.create_user("vitor");
+    let instance = Instance::start(&[("RUST_LOG", "info"), ("DATABASE_URL", db.url.as_str())]);
+    let client = reqwest::Client::new();
+    for username in ["vitor", "nobody-here"] {
+        let status = client
+            .post(format!("http://127.0.0.1:{}/api/token/", instance.port))
+            .json(&serde_json::json!({"username": username, "password": "wrong"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401);
+    }
+    let events = |log: String| -> Vec<serde_json::Value> {
+        log.lines()
+            .filter(|line| line.contains("\"event\":\"login_failed\""))
+            .filter_map(|line| serde_json::from_str(&line[line.find('{')?..]).ok())
+            .collect()
+    };
+    let started = Instant::now();
+    while events(instance.log()).len() < 2 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = events(instance.log());
+    assert_eq!(events.len(), 2, "{}", instance.log());
+    assert_eq!(events[0]["user_id"], id, "{}", events[0]);
+    assert!(events[0].get("username_hash").is_none(), "{}", events[0]);
+    assert!(events[1].get("user_id").is_none(), "{}", events[1]);
+    assert_eq!(events[1]["username_hash"].as_str().unwrap().len(), 32);
+    assert!(!instance.log().contains("nobody-here"));
+}
