@@ -30,6 +30,7 @@ const LAYERS: &[&str] = &[
 /// Inside `rest/`, the same rule: the request and its policies below the dispatcher.
 const REST_LAYERS: &[&str] = &[
     "exceptions",
+    "hosts",
     "fields",
     "client",
     "csrf",

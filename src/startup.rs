@@ -4,14 +4,17 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Logger, Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::config::Config;
 use crate::db;
 use crate::jwt::serializers::TokenClaims;
 use crate::rest::APIView;
+use crate::rest::hosts::{AllowedHosts, BAD_REQUEST_PAGE};
 pub use crate::state::{AppState, StartupError};
 
 /// Applies pending migrations and logs each one applied.
@@ -72,8 +75,12 @@ impl Application {
         let server_settings = state.config.server.clone();
         let server = HttpServer::new(move || {
             let trusted = state.config.pipeline.trusted_proxies.clone();
+            let allowed_hosts = Arc::new(state.config.server.allowed_hosts.clone());
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(move |request, next| {
+                    check_host(Arc::clone(&allowed_hosts), request, next)
+                }))
                 .wrap(security_headers())
                 .wrap(
                     Logger::new("%{client}xi \"%{method}xi %{path}xi\" %s %b %Dms")
@@ -110,6 +117,39 @@ fn escape_for_log(path: &str) -> String {
         }
     }
     escaped
+}
+
+/// Django's `ALLOWED_HOSTS` check, before anything reads the `Host`: Django's 400 page for
+/// another name. `/healthz` and `/readyz` answer whatever the `Host`: load balancers and
+/// orchestrators probe an instance by its address.
+async fn check_host(
+    allowed: Arc<AllowedHosts>,
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or(""))
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        })
+        .unwrap_or("");
+    let probe = matches!(request.path(), "/healthz" | "/readyz");
+    if probe || allowed.allows(host) {
+        return next
+            .call(request)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    log::debug!("refused a request for a host not in ALLOWED_HOSTS");
+    let response = HttpResponse::BadRequest()
+        .content_type("text/html; charset=utf-8")
+        .body(BAD_REQUEST_PAGE);
+    Ok(request.into_response(response).map_into_right_body())
 }
 
 /// Django's security middleware headers.

@@ -1881,3 +1881,45 @@ async fn auth_header_name_and_inactive_users_match_the_reference() {
     .await
     .status(401);
 }
+
+/// Django's `ALLOWED_HOSTS`, side by side: the same names served (exact, `.domain`, any case, a
+/// trailing dot, a port), the same 400 page (status, `Content-Type`, body) for the others and
+/// for a `Host` that is no valid name.
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_hosts_match_the_reference() {
+    let hosts = "api.example.com,.example.org,127.0.0.1";
+    let setup = Setup::hs256(&[("ALLOWED_HOSTS", hosts), ("DJANGO_ALLOWED_HOSTS", hosts)]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    for host in [
+        "api.example.com",
+        "api.example.com:8443",
+        "API.Example.COM.",
+        "example.org",
+        "deep.sub.example.org:80",
+    ] {
+        s.same(
+            &format!("Host: {host}"),
+            Req::HelloWith("Host", host.into()),
+        )
+        .await
+        .status(401);
+    }
+    for host in [
+        "evil.test",
+        "api.example.com.evil.test",
+        "notexample.org",
+        "[::1]",
+        "localhost",
+        "bad host",
+        "api.example.com:port",
+    ] {
+        s.same(
+            &format!("Host: {host}"),
+            Req::HelloWith("Host", host.into()),
+        )
+        .await
+        .status(400)
+        .says("Bad Request (400)");
+    }
+}

@@ -19,6 +19,7 @@ use crate::db::DbSettings;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::tokens::{SlidingSettings, TokenType, UserIdField};
 use crate::jwt::{Audience, ClaimNames, JwtAlgorithm};
+use crate::rest::hosts::AllowedHosts;
 use crate::rest::permissions::expr::{self, PermissionExpr};
 use crate::rest::request::BodyLimits;
 use crate::rest::throttling::FailureMode;
@@ -159,6 +160,8 @@ pub struct ServerSettings {
     pub rust_log: String,
     /// Serve the benchmark-only views (`/bench/ping/`); off in production.
     pub bench_endpoints: bool,
+    /// `ALLOWED_HOSTS`: the `Host` names served (Django's syntax); others get Django's 400.
+    pub allowed_hosts: AllowedHosts,
 }
 
 /// A setting that must never reach a log: `Debug` prints `***`.
@@ -346,6 +349,10 @@ impl Config {
                 },
             },
             server: ServerSettings {
+                allowed_hosts: match vars.string("ALLOWED_HOSTS", "").trim() {
+                    "" => AllowedHosts::local(&vars.string("BIND", "127.0.0.1:8000")),
+                    list => AllowedHosts::parse(list).map_err(|e| invalid("ALLOWED_HOSTS", e))?,
+                },
                 bind: vars.string("BIND", "127.0.0.1:8000"),
                 workers: vars.parse("WORKERS", cores)?,
                 keep_alive: Duration::from_secs(vars.parse("KEEP_ALIVE", 5)?),

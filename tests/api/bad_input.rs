@@ -21,7 +21,7 @@ async fn a_body_over_max_body_size_is_413_json() {
 #[tokio::test]
 async fn a_chunked_body_over_max_body_size_is_413_json() {
     let app = spawn_app_with(&[("MAX_BODY_SIZE", "1024")]).await;
-    let mut request = b"POST /api/token/refresh/ HTTP/1.1\r\nHost: x\r\n\
+    let mut request = b"POST /api/token/refresh/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\
         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
         Connection: close\r\n\r\n"
         .to_vec();
@@ -275,10 +275,10 @@ async fn garbage_on_the_wire_does_not_stop_the_server() {
     let app = spawn_app().await;
     for request in [
         &b"\x00\x01\x02\r\n\r\n"[..],
-        b"GET /hello/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\r\n\r\n",
-        b"POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999999999999\r\n\r\n",
-        b"POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"a\"",
-        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\r\n\r\n",
+        b"POST /api/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999999999999999\r\n\r\n",
+        b"POST /api/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"a\"",
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     ] {
         let answer = app.raw_http(request).await;
         assert!(!answer.contains(" 500 "), "{answer}");

@@ -504,3 +504,91 @@ fn passwords_stay_out_of_database_errors_whatever_the_url_shape() {
         assert!(!err.contains("Secret1"), "{url}: {err}");
     }
 }
+
+/// Django's `ALLOWED_HOSTS`: by default the loopback names are served and any other `Host` gets
+/// Django's 400 page before anything reads it (Host-header poisoning, DNS rebinding: before,
+/// every `Host` was served and the same-origin checks compared `Origin` with it); the probes
+/// answer whatever the `Host`.
+#[tokio::test]
+async fn a_host_not_allowed_gets_djangos_400() {
+    let app = spawn_seeded_app().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let with_host = |host: &str, path: &str| {
+        app.client
+            .get(app.url(path))
+            .header("Host", host)
+            .bearer_auth(&access)
+            .send()
+    };
+    for host in ["localhost:8000", "app.localhost", "[::1]", "127.0.0.1"] {
+        let response = with_host(host, "/hello/").await.unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+    }
+    for host in [
+        "evil.test",
+        "127.0.0.1.evil.test",
+        "bad host",
+        "localhost:x",
+    ] {
+        let response = with_host(host, "/hello/").await.unwrap();
+        assert_eq!(response.status(), 400, "{host}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        let page = response.text().await.unwrap();
+        assert_eq!(page, portcullis::rest::hosts::BAD_REQUEST_PAGE);
+    }
+    // A page of the rebinding site cannot sign in with the browser's session either.
+    let login = app
+        .client
+        .post(app.url("/admin/login/"))
+        .header("Host", "evil.test")
+        .header("Origin", "http://evil.test")
+        .form(&[("username", "vitor"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 400);
+    for probe in ["/healthz", "/readyz"] {
+        let response = with_host("10.0.0.5:8000", probe).await.unwrap();
+        assert_eq!(response.status(), 200, "{probe}");
+    }
+    // HTTP/1.0 without a Host: refused as Django does.
+    let answer = app.raw_http(b"GET /hello/ HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+}
+
+/// `ALLOWED_HOSTS` names the site: its names and subdomains are served, others refused; an
+/// invalid list stops startup naming the variable.
+#[tokio::test]
+async fn allowed_hosts_lists_the_sites_names() {
+    let app = spawn_app_with(&[("ALLOWED_HOSTS", "api.example.com, .example.org")]).await;
+    let status = |host: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/token/verify/"))
+                .header("Host", host)
+                .json(&json!({"token": "x"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("api.example.com:443").await, 401);
+    assert_eq!(status("a.example.org").await, 401);
+    assert_eq!(status("127.0.0.1").await, 400);
+    assert_eq!(status("example.com").await, 400);
+    let vars = [("SECRET_KEY", SECRET_KEY), ("ALLOWED_HOSTS", "bad host")];
+    let error = portcullis::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("ALLOWED_HOSTS"), "{error}");
+}

@@ -77,7 +77,7 @@ async fn client_garbage_stays_out_of_the_error_log() {
     let instance = Instance::start(&[("RUST_LOG", "info")]);
     for garbage in [
         "GARBAGE\r\n\r\n",
-        "GET /a\"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /a\"b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "GET / HTTP/1.1\r\nBad Header\0: x\r\n\r\n",
     ] {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", instance.port)).unwrap();
