@@ -290,6 +290,10 @@ impl Portcullis {
                 .env("SECRET_KEY", SECRET_KEY)
                 .env("DATABASE_URL", dir.path().join("db.sqlite3"))
                 .env("BCRYPT_COST", "4")
+                // Tokens byte for byte simplejwt's, as the comparison needs: refresh families
+                // (the default) add `sid` and end a logged-out pair's access tokens (CONTRACT.md
+                // §4 and §7); a setup may turn them on.
+                .env("TOKEN_FAMILIES", "false")
                 .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
                 .env(
                     "TEMPLATES_DIR",

@@ -158,7 +158,17 @@ pub async fn login(
     };
     // A new session id whatever the browser presented: no session fixation.
     let previous = SessionStore::presented_key(&http);
-    let new_session = admin.sessions.start(user.id, previous).await?;
+    let Some(new_session) = admin.sessions.start(&user, previous).await? else {
+        // The password changed (or sessions ended) after it was checked.
+        return login_form(
+            &admin,
+            &http,
+            StatusCode::OK,
+            Some(LOGIN_FAILED),
+            username,
+            next_field,
+        );
+    };
     admin.accounts.invalidate(user.id);
     log::info!("admin login: user {} signed in", user.id);
     let mut response = redirect(next.as_deref().unwrap_or("/admin/"));

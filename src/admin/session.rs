@@ -8,6 +8,7 @@ use diesel::Connection;
 use crate::clock::now_seconds;
 use crate::db::{self, DbPool};
 use crate::models::sessions::{self, SessionRecord};
+use crate::models::users::{self, User};
 use crate::rest::ApiError;
 
 /// Django's `SESSION_COOKIE_NAME`.
@@ -84,32 +85,46 @@ impl SessionStore {
     }
 
     /// Starts a session for the user, with a new id and a new CSRF secret (never a reused one:
-    /// no session fixation), ends `previous` if given, and records the sign-in time.
-    pub async fn start(&self, user_id: i32, previous: Option<String>) -> Result<Session, ApiError> {
+    /// no session fixation), ends `previous` if given, and records the sign-in time. `None`
+    /// when the user's sessions ended since the password check read `user` (a password change,
+    /// a logout everywhere): no session of the old password is started after the change.
+    pub async fn start(
+        &self,
+        user: &User,
+        previous: Option<String>,
+    ) -> Result<Option<Session>, ApiError> {
+        let (user_id, checked_epoch) = (user.id, user.tokens_valid_after);
         let mut bytes = [0u8; KEY_BYTES];
         getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
         let key = hex::encode(bytes);
         let csrf_secret = crate::rest::csrf::new_secret();
         let expires_at = now_seconds() + self.cookie_age as i64;
         let (k, s) = (key.clone(), csrf_secret.clone());
-        db::run(&self.pool, move |conn| {
+        let started = db::run(&self.pool, move |conn| {
             conn.transaction(|conn| {
+                if users::locked_epoch(conn, user_id)? != Some(checked_epoch) {
+                    return Ok(false);
+                }
                 if let Some(previous) = previous {
                     sessions::delete(conn, &previous)?;
                 }
                 sessions::create(conn, &k, user_id, &s, expires_at)?;
-                crate::models::users::touch_last_login(conn, user_id)
+                users::touch_last_login(conn, user_id)?;
+                Ok(true)
             })
         })
         .await?;
-        Ok(Session {
+        if !started {
+            return Ok(None);
+        }
+        Ok(Some(Session {
             key,
             record: SessionRecord {
                 user_id,
                 csrf_secret,
                 expires_at,
             },
-        })
+        }))
     }
 
     /// Ends the session server-side: its cookie no longer works anywhere.

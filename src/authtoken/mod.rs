@@ -22,7 +22,7 @@ use diesel::Connection;
 
 use crate::db::{self, DbConnection};
 use crate::models::auth_tokens;
-use crate::models::users::User;
+use crate::models::users::{self, User};
 use crate::rest::ApiError;
 use keys::{KeySealer, digest, new_key};
 
@@ -64,17 +64,22 @@ impl AuthTokens {
         })
     }
 
-    /// The key to hand to `user_id` at obtain.
-    pub async fn key_for(&self, user_id: i32) -> Result<String, ApiError> {
+    /// The key to hand to `user` at obtain, as its password check read it; `None` when the
+    /// user's sessions ended since (a password change, a logout everywhere): no key of the old
+    /// password is handed out after the change.
+    pub async fn key_for(&self, user: &User) -> Result<Option<String>, ApiError> {
         let (sealer, mode) = (Arc::clone(&self.sealer), self.mode);
+        let (user_id, epoch) = (user.id, user.tokens_valid_after);
         let issued = db::run(self.accounts.pool(), move |conn| {
-            Ok(issue_key(conn, &sealer, mode, user_id, false))
+            Ok(issue_key(conn, &sealer, mode, user_id, false, Some(epoch)))
         })
         .await?;
-        issued.map_err(|e| match e {
-            IssueError::Db(e) => ApiError::internal(e),
-            IssueError::Key(e) => ApiError::internal(e),
-        })
+        match issued {
+            Ok(key) => Ok(Some(key)),
+            Err(IssueError::SessionsEnded) => Ok(None),
+            Err(IssueError::Db(e)) => Err(ApiError::internal(e)),
+            Err(IssueError::Key(e)) => Err(ApiError::internal(e)),
+        }
     }
 
     /// The user a presented key belongs to, at most `ttl` stale; never a key read before the
@@ -134,24 +139,29 @@ pub enum IssueError {
     Db(#[from] diesel::result::Error),
     #[error("{0}")]
     Key(String),
+    #[error("the user's sessions ended since the password was checked")]
+    SessionsEnded,
 }
 
 /// The key to hand out, in one transaction: DRF's `get_or_create` in single mode (the same key
 /// again, unless it cannot be unsealed), a new key in multiple mode (the newest
 /// `max_per_user` kept). `regenerate` (`drf_create_token -r`) replaces every key of the user.
+/// `checked_epoch`: the user's token epoch as a password check read it; a key is issued only
+/// while it still holds (see `users::locked_epoch`).
 pub fn issue_key(
     conn: &mut DbConnection,
     sealer: &KeySealer,
     mode: KeyMode,
     user_id: i32,
     regenerate: bool,
+    checked_epoch: Option<i64>,
 ) -> Result<String, IssueError> {
     // Parallel obtains race: in single mode the unique index lets one key in, and the others
     // then read it by trying again.
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match issue_key_once(conn, sealer, mode, user_id, regenerate) {
+        match issue_key_once(conn, sealer, mode, user_id, regenerate, checked_epoch) {
             Err(IssueError::Db(e)) if attempt < 3 && is_contention(&e) => continue,
             outcome => return outcome,
         }
@@ -168,9 +178,15 @@ fn issue_key_once(
     mode: KeyMode,
     user_id: i32,
     regenerate: bool,
+    checked_epoch: Option<i64>,
 ) -> Result<String, IssueError> {
     conn.transaction(|conn| {
         auth_tokens::begin_as_writer(conn)?;
+        if let Some(epoch) = checked_epoch
+            && users::locked_epoch(conn, user_id)? != Some(epoch)
+        {
+            return Err(IssueError::SessionsEnded);
+        }
         if regenerate {
             auth_tokens::delete_for_user(conn, user_id)?;
         }

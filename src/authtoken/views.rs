@@ -49,7 +49,12 @@ pub fn obtain_auth_token_view(
                     }
                     LoginCheck::Locked { wait } => return Err(ApiError::throttled(wait)),
                 };
-                let key = tokens.key_for(user.id).await?;
+                let Some(key) = tokens.key_for(&user).await? else {
+                    // The password changed (or sessions ended) after it was checked.
+                    return Err(ApiError::non_field_error(
+                        "Unable to log in with provided credentials.",
+                    ));
+                };
                 let mut response = Response::ok(json!({ "token": key }));
                 // A credential: no cache on the way keeps it (RFC 6749 §5.1's rule).
                 response.headers.extend([

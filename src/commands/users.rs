@@ -207,6 +207,7 @@ pub fn drf_create_token(
         config.passwords.auth_token_keys,
         id,
         regenerate,
+        None,
     )
     .map_err(|e| CommandError::refused(format!("could not create the token: {e}")))?;
     println!("Generated token {key} for user {username}");

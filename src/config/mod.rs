@@ -252,7 +252,7 @@ impl Config {
                     .map_err(|e| invalid("AUTH_HEADER_NAME", e))?,
                 check_user_is_active: vars.boolean("CHECK_USER_IS_ACTIVE", true)?,
                 update_last_login: vars.boolean("UPDATE_LAST_LOGIN", false)?,
-                token_families: vars.boolean("TOKEN_FAMILIES", false)?,
+                token_families: vars.boolean("TOKEN_FAMILIES", true)?,
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 30)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,

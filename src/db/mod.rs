@@ -410,19 +410,20 @@ fn open_watched(
 ) -> Result<(diesel::PgConnection, Option<std::os::fd::OwnedFd>), ConnectionError> {
     let before = socket::Socket::all();
     let guard = watchdog::arm(watchdog::Target::OpenedSince(before.clone(), port), within);
-    let conn = diesel::PgConnection::establish(url)?;
-    let found = socket::Socket::opened_since(&before, port);
-    let socket = match found.as_slice() {
-        [only] => only.duplicate(),
-        _ => None,
-    };
+    let established = diesel::PgConnection::establish(url);
     if guard.fired() {
-        // Cut just as it succeeded: its socket is shut down.
+        // Cut: whatever libpq says of its shut-down socket, the server did not answer.
         return Err(ConnectionError::BadConnection(format!(
             "the server did not answer within {} ms",
             within.as_millis()
         )));
     }
+    let conn = established?;
+    let found = socket::Socket::opened_since(&before, port);
+    let socket = match found.as_slice() {
+        [only] => only.duplicate(),
+        _ => None,
+    };
     Ok((conn, socket))
 }
 

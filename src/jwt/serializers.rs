@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use diesel::Connection;
 use serde_json::{Map, Value, json};
 
 use crate::accounts::Accounts;
@@ -68,9 +69,7 @@ impl TokenService {
             .await?;
         match checked {
             LoginCheck::Passed(user) => Ok(user),
-            LoginCheck::Failed => Err(ApiError::authentication_failed(
-                "No active account found with the given credentials",
-            )),
+            LoginCheck::Failed => Err(no_active_account()),
             LoginCheck::Locked { wait } => Err(ApiError::throttled(wait)),
         }
     }
@@ -150,17 +149,26 @@ impl TokenService {
         let access = refresh.access_token(self.lifetimes, issued_at, now_seconds());
         let record = self.record(&refresh, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);
-        db::run(self.accounts.pool(), move |conn| {
-            match &family {
-                Some(family) => families::record_start(conn, &record, family)?,
-                None => tokens::record_outstanding(conn, &record)?,
-            }
-            match touch {
-                Some(id) => users::touch_last_login(conn, id),
-                None => Ok(()),
-            }
+        let (id, checked_epoch) = (user.id, user.tokens_valid_after);
+        let recorded = db::run(self.accounts.pool(), move |conn| {
+            conn.transaction(|conn| {
+                if users::locked_epoch(conn, id)? != Some(checked_epoch) {
+                    return Ok(false);
+                }
+                match &family {
+                    Some(family) => families::record_start(conn, &record, family)?,
+                    None => tokens::record_outstanding(conn, &record)?,
+                }
+                if let Some(id) = touch {
+                    users::touch_last_login(conn, id)?;
+                }
+                Ok(true)
+            })
         })
         .await?;
+        if !recorded {
+            return Err(no_active_account());
+        }
         Ok(json!({
             "refresh": self.sign(&refresh)?,
             "access": self.sign(&access)?,
@@ -236,14 +244,23 @@ impl TokenService {
         // Recorded as simplejwt's blacklist app records it (its `exp`), so it can be blacklisted.
         let record = self.record(&token, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);
-        db::run(self.accounts.pool(), move |conn| {
-            tokens::record_outstanding(conn, &record)?;
-            match touch {
-                Some(id) => users::touch_last_login(conn, id),
-                None => Ok(()),
-            }
+        let (id, checked_epoch) = (user.id, user.tokens_valid_after);
+        let recorded = db::run(self.accounts.pool(), move |conn| {
+            conn.transaction(|conn| {
+                if users::locked_epoch(conn, id)? != Some(checked_epoch) {
+                    return Ok(false);
+                }
+                tokens::record_outstanding(conn, &record)?;
+                if let Some(id) = touch {
+                    users::touch_last_login(conn, id)?;
+                }
+                Ok(true)
+            })
         })
         .await?;
+        if !recorded {
+            return Err(no_active_account());
+        }
         Ok(json!({ "token": self.sign(&token)? }))
     }
 
@@ -368,4 +385,11 @@ impl TokenService {
         })
         .await?)
     }
+}
+
+/// simplejwt's answer to credentials that do not sign in; also to a check that passed with a
+/// password (or sessions) that changed before its pair was recorded: a credential of the old
+/// password is never handed out after the change.
+fn no_active_account() -> ApiError {
+    ApiError::authentication_failed("No active account found with the given credentials")
 }

@@ -140,22 +140,51 @@ pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult
     Ok(updated == 1)
 }
 
-/// Logs the user out everywhere, in one transaction: the token epoch moves to now (every
-/// token issued before stops working), every refresh family, admin session and authtoken key
+/// Logs the user out everywhere, in one transaction: the token epoch moves to now, or a second
+/// past where it was (every token issued before stops working), every refresh family, admin session and authtoken key
 /// ends.
 /// Returns the families ended (id, expiry), for the caller's revocation cache.
 pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(String, i64)>> {
     let now = now_seconds();
     conn.transaction(|conn| {
-        diesel::update(users::table.find(id))
-            .set(users::tokens_valid_after.eq(now))
-            .execute(conn)?;
+        // The epoch only ever moves forward, by a second at least: it is also the version a
+        // sign-in in flight compares (`locked_epoch`), so two changes within one second must
+        // differ. (Two updates, no read: a read-then-write transaction fails on SQLite.)
+        diesel::update(
+            users::table
+                .find(id)
+                .filter(users::tokens_valid_after.ge(now)),
+        )
+        .set(users::tokens_valid_after.eq(users::tokens_valid_after + 1))
+        .execute(conn)?;
+        diesel::update(
+            users::table
+                .find(id)
+                .filter(users::tokens_valid_after.lt(now)),
+        )
+        .set(users::tokens_valid_after.eq(now))
+        .execute(conn)?;
         let ended = families::revoke_all(conn, id, now)?;
         sessions::delete_for_user(conn, id)?;
         // DRF authtoken keys are sessions too: they end with the others.
         auth_tokens::delete_for_user(conn, id)?;
         Ok(ended)
     })
+}
+
+/// The user's token epoch, held until the transaction ends, so a credential recorded in the
+/// same transaction is either seen (and ended) by a logout everywhere that follows, or refused
+/// by one that came first: `FOR UPDATE` on PostgreSQL; on SQLite the transaction takes the
+/// write lock first (a no-op update), which serializes it with every other writer.
+pub fn locked_epoch(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i64>> {
+    let query = users::table.find(id).select(users::tokens_valid_after);
+    match conn {
+        DbConnection::Postgresql(pg) => query.for_update().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => {
+            diesel::sql_query("UPDATE users SET id = id WHERE 1 = 0").execute(sqlite)?;
+            query.first(sqlite).optional()
+        }
+    }
 }
 
 pub fn touch_last_login(conn: &mut DbConnection, id: i32) -> QueryResult<()> {

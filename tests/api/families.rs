@@ -336,8 +336,9 @@ async fn a_replay_after_the_grace_window_is_reuse() {
 
 #[tokio::test]
 async fn a_password_change_ends_old_tokens_even_without_families() {
-    // The token epoch holds with default settings too.
-    let app = spawn_seeded_app().await;
+    // The token epoch holds without families too.
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "false")]).await;
+    app.seed_reference_users();
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let changed = run_portcullis(
@@ -359,7 +360,8 @@ async fn a_password_change_ends_old_tokens_even_without_families() {
 
 #[tokio::test]
 async fn the_sessions_api_is_not_mounted_without_families() {
-    let app = spawn_seeded_app().await;
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "false")]).await;
+    app.seed_reference_users();
     let (_, access) = app.obtain("vitor", PASSWORD).await;
     let reply = app
         .send(app.request("GET", "/api/sessions/").bearer_auth(&access))
@@ -518,5 +520,105 @@ async fn logout_everywhere_ends_authtoken_keys_too() {
         );
         let with_key = app.hello_with_authorization(format!("Token {key}")).await;
         assert_eq!(with_key.status, 401, "{action}: {}", with_key.text);
+    }
+}
+
+/// A sign-in whose password check is still running when the password changes (or the user's
+/// sessions end) gets no credential: its pair, authtoken key or admin session would outlive the
+/// change (before: every login checked against the old password and finished after the change
+/// got a pair that worked, and a key that did).
+#[tokio::test]
+async fn a_login_in_flight_when_the_password_changes_gets_no_live_credential() {
+    let app = spawn_app_with(&[
+        ("HASHER_THREADS", "1"),
+        ("AUTHENTICATION_CLASSES", "jwt,session,basic,token"),
+    ])
+    .await;
+    let id = {
+        let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+        portcullis::models::users::create(
+            &mut conn,
+            &portcullis::models::users::NewUser {
+                username: "carol".into(),
+                email: String::new(),
+                // Slow enough that the logins queued behind the first are still waiting.
+                password_hash: portcullis::hashers::hash_password(PASSWORD, 10).unwrap(),
+                is_active: true,
+                is_staff: false,
+                is_superuser: false,
+            },
+        )
+        .unwrap()
+    };
+    let set_password = |password: &'static str, cost: u32| {
+        let url = app.database_url.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::Connection;
+            let mut conn = portcullis::db::connect(&url).unwrap();
+            let hash = portcullis::hashers::hash_password(password, cost).unwrap();
+            // As `changepassword` does: the new hash and the end of every session, at once.
+            conn.transaction(|conn| {
+                portcullis::models::users::set_password(conn, "carol", &hash)?;
+                portcullis::models::users::end_all_sessions(conn, id)
+            })
+            .unwrap();
+        })
+    };
+    let credentials = json!({"username": "carol", "password": PASSWORD});
+    for path in ["/api/token/", "/api/auth-token/"] {
+        // Slow enough that the logins queued behind the first are still waiting.
+        set_password(PASSWORD, 8).await.unwrap();
+        let login = || {
+            let request = app.client.post(app.url(path)).json(&credentials).send();
+            tokio::spawn(request)
+        };
+        let first = login();
+        // Queued behind the first: they read the user (old password, old epoch) already.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rest: Vec<_> = (0..3).map(|_| login()).collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        let first: serde_json::Value = first.json().await.unwrap();
+        // The password changes while the other three wait for their hash.
+        set_password("Changed-Passw0rd!", 4).await.unwrap();
+        let mut later = Vec::new();
+        for login in rest {
+            let response = login.await.unwrap().unwrap();
+            let status = response.status().as_u16();
+            later.push((status, response.json::<serde_json::Value>().await.unwrap()));
+        }
+        // Within the caches' bounds (1 s), every credential of the old password is dead.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut granted = vec![first];
+        for (status, body) in later {
+            match status {
+                200 => granted.push(body),
+                401 => assert_eq!(
+                    body["detail"], "No active account found with the given credentials",
+                    "{path}"
+                ),
+                400 => assert_eq!(
+                    body["non_field_errors"][0], "Unable to log in with provided credentials.",
+                    "{path}"
+                ),
+                other => panic!("{path}: {other} {body}"),
+            }
+        }
+        for body in granted {
+            let reply = match (body["access"].as_str(), body["token"].as_str()) {
+                (Some(access), _) => {
+                    let refreshed = app.refresh(body["refresh"].as_str().unwrap()).await;
+                    assert_eq!(refreshed.status, 401, "{path}: {}", refreshed.text);
+                    app.hello_with_token(access).await
+                }
+                (_, Some(key)) => app.hello_with_authorization(format!("Token {key}")).await,
+                _ => panic!("{body}"),
+            };
+            assert_eq!(
+                reply.status, 401,
+                "{path}: a credential outlived the change"
+            );
+        }
     }
 }

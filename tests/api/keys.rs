@@ -177,7 +177,16 @@ async fn audience_and_issuer_are_added_and_required() {
     let keys = claim_names(&access);
     assert_eq!(
         keys,
-        ["token_type", "exp", "iat", "jti", "user_id", "aud", "iss"]
+        [
+            "token_type",
+            "exp",
+            "iat",
+            "jti",
+            "user_id",
+            "sid",
+            "aud",
+            "iss"
+        ]
     );
     assert_eq!(claims(&refresh)["aud"], "orders");
     app.hello_with_token(&access)
@@ -302,7 +311,7 @@ async fn claim_names_follow_the_settings() {
     app.seed_reference_users();
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
     let keys = claim_names(&access);
-    assert_eq!(keys, ["typ_", "exp", "iat", "id", "uid"]);
+    assert_eq!(keys, ["typ_", "exp", "iat", "id", "uid", "sid"]);
     assert_eq!(claims(&access)["uid"], "1");
     app.hello_with_token(&access)
         .await

@@ -83,12 +83,29 @@ async fn missing_refresh_field_is_400() {
         .assert_error_without_challenge(400, json!({"refresh": ["This field is required."]}));
 }
 
+/// simplejwt's behaviour, for a pair without a family (`TOKEN_FAMILIES=false`, or minted by a
+/// simplejwt deployment with the same key): its access token keeps working.
 #[tokio::test]
-async fn the_access_token_of_a_blacklisted_refresh_token_keeps_working() {
-    let app = spawn_seeded_app().await;
+async fn the_access_token_of_a_blacklisted_refresh_token_without_family_keeps_working() {
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "false")]).await;
+    app.seed_reference_users();
     let (refresh, access) = app.obtain("vitor", PASSWORD).await;
     app.blacklist(&refresh).await.assert_json(200, json!({}));
     app.hello_with_token(&access)
         .await
         .assert_json(200, hello_world());
+    let forged = app.forge("refresh", "1");
+    app.blacklist(&forged).await.assert_json(200, json!({}));
+}
+
+/// CONTRACT.md §7's one departure, with the default families: logging out ends the pair's
+/// access tokens too, with simplejwt's error shape.
+#[tokio::test]
+async fn blacklisting_a_refresh_token_of_a_family_ends_its_access_tokens() {
+    let app = spawn_seeded_app().await;
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    app.blacklist(&refresh).await.assert_json(200, json!({}));
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(access_token_not_valid("Token is revoked"));
 }

@@ -237,7 +237,13 @@ pub fn assert_issued_pair(
         assert!(!token.contains('+') && !token.contains('/'));
     }
     let (r, a) = (claims(refresh), claims(access));
-    let order = ["token_type", "exp", "iat", "jti", "user_id"];
+    // simplejwt's order; with a refresh family, its `sid` last in both (CONTRACT.md §4).
+    let mut order = vec!["token_type", "exp", "iat", "jti", "user_id"];
+    if r.get("sid").is_some() {
+        order.push("sid");
+        assert!(is_uuid_hex(&r["sid"]), "{r}");
+        assert_eq!(r["sid"], a["sid"]);
+    }
     assert_eq!(keys(&r), order);
     assert_eq!(keys(&a), order);
     assert_eq!(r["token_type"], "refresh");
@@ -263,11 +269,24 @@ pub fn assert_issued_pair(
 
 #[tokio::test]
 async fn issued_tokens_have_the_exact_simplejwt_header_and_claims() {
+    // Without families: byte for byte simplejwt's claims.
+    let app = spawn_app_with(&[("TOKEN_FAMILIES", "false")]).await;
+    app.seed_reference_users();
+    let before = now();
+    let (refresh, access) = app.obtain("admin", PASSWORD).await;
+    let after = now();
+    let (r, _) = assert_issued_pair(&refresh, &access, "3", before, after);
+    assert!(r.get("sid").is_none(), "{r}");
+}
+
+#[tokio::test]
+async fn issued_tokens_carry_their_family_last_by_default() {
     let app = spawn_seeded_app().await;
     let before = now();
     let (refresh, access) = app.obtain("admin", PASSWORD).await;
     let after = now();
-    assert_issued_pair(&refresh, &access, "3", before, after);
+    let (r, _) = assert_issued_pair(&refresh, &access, "3", before, after);
+    assert!(r.get("sid").is_some(), "{r}");
 }
 
 #[tokio::test]

@@ -30,9 +30,11 @@ async fn valid_refresh_token_gets_a_new_access_and_rotated_refresh() {
     let (access, rotated) = refreshed(&app.refresh(&refresh).await);
     let after = now();
     let (a, r) = (claims(&access), claims(&rotated));
-    let order = ["token_type", "exp", "iat", "jti", "user_id"];
+    // simplejwt's order, then the family (CONTRACT.md §4's one extension), kept by rotation.
+    let order = ["token_type", "exp", "iat", "jti", "user_id", "sid"];
     assert_eq!(keys(&a), order);
     assert_eq!(keys(&r), order);
+    assert_eq!(r["sid"], claims(&refresh)["sid"]);
     assert_eq!(r["token_type"], "refresh");
     assert_eq!(a["token_type"], "access");
     let at = r["iat"].as_i64().unwrap();
@@ -70,8 +72,14 @@ async fn rotation_restarts_the_refresh_lifetime() {
 async fn reusing_a_rotated_refresh_token_is_401_blacklisted() {
     let app = spawn_seeded_app().await;
     let (refresh, _) = app.obtain("vitor", PASSWORD).await;
-    refreshed(&app.refresh(&refresh).await);
+    let (access, successor) = refreshed(&app.refresh(&refresh).await);
     app.assert_blacklisted(&refresh).await;
+    // As with simplejwt, the replay right after the rotation leaves the successor working
+    // (with the default families: within the reuse grace, the family is kept).
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    refreshed(&app.refresh(&successor).await);
 }
 
 #[tokio::test]
