@@ -180,7 +180,9 @@ impl TokenService {
     pub async fn refresh(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
         self.require_signing()?;
         let refreshed_at = now_seconds();
-        let refresh = self.refresh_token(data, "refresh", client).await?;
+        let refresh = self
+            .refresh_token(data, "refresh", client, Presented::ForRefresh)
+            .await?;
         let mut known_user = None;
         if refresh.names_a_user() {
             // Read afresh, not from the user cache: a refresh must see a password change or a
@@ -319,7 +321,9 @@ impl TokenService {
     /// `TokenBlacklistSerializer`: blacklists a valid refresh token; with families, its
     /// family ends too (the access tokens included): logout.
     pub async fn blacklist(&self, data: Value, client: Option<IpAddr>) -> Result<Value, ApiError> {
-        let refresh = self.refresh_token(data, "refresh", client).await?;
+        let refresh = self
+            .refresh_token(data, "refresh", client, Presented::ForLogout)
+            .await?;
         let record = self.record(&refresh, now_seconds(), None);
         let outcome = db::run(self.accounts.pool(), move |conn| {
             tokens::blacklist(conn, &record)
@@ -342,13 +346,25 @@ impl TokenService {
         data: Value,
         field: &str,
         client: Option<IpAddr>,
+        presented: Presented,
     ) -> Result<Token, ApiError> {
         let [raw] = char_fields(&expect_object(data)?, [field])?;
         let token = Token::parse(&raw, &self.backend, Some(TokenType::Refresh), now())
             .map_err(TokenError::into_api_error)?;
         if self.is_blacklisted(&token).await? {
-            if let Some(families) = &self.families {
-                families.presented_again(&token, client).await?;
+            match (&self.families, token.family(), presented) {
+                // A logout with a token rotated already (a stale tab, or the owner after a
+                // thief rotated first): whoever asks, the session ends; the answer stays
+                // simplejwt's.
+                (Some(families), Some(sid), Presented::ForLogout) => {
+                    families
+                        .revoke(sid, None, "logout", token.user_id(), client)
+                        .await?;
+                }
+                (Some(families), _, Presented::ForRefresh) => {
+                    families.presented_again(&token, client).await?;
+                }
+                _ => {}
             }
             return Err(TokenError::Blacklisted.into_api_error());
         }
@@ -385,6 +401,14 @@ impl TokenService {
         })
         .await?)
     }
+}
+
+/// What a refresh token is presented for: a replay means reuse (or a race) for a refresh, and
+/// the end of the session for a logout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    ForRefresh,
+    ForLogout,
 }
 
 /// simplejwt's answer to credentials that do not sign in; also to a check that passed with a

@@ -622,3 +622,27 @@ async fn a_login_in_flight_when_the_password_changes_gets_no_live_credential() {
         }
     }
 }
+
+/// A logout with a token rotated already ends the session all the same, within the reuse
+/// grace too: the owner of a stolen token whose thief rotated first logs the thief out (before:
+/// 401 and nothing ended, the thief kept refreshing). The answer stays simplejwt's.
+#[tokio::test]
+async fn a_logout_with_a_rotated_token_ends_the_session() {
+    let app = spawn_families_app(&[]).await;
+    let (stolen, _) = app.obtain("vitor", PASSWORD).await;
+    let (thief_access, thief_refresh) = rotate(&app, &stolen).await;
+    // The owner's refresh is refused and the family kept (the grace: maybe a race)...
+    app.refresh(&stolen)
+        .await
+        .assert_unauthorized(blacklisted());
+    // ...but the owner's logout ends it.
+    app.blacklist(&stolen)
+        .await
+        .assert_unauthorized(blacklisted());
+    app.refresh(&thief_refresh)
+        .await
+        .assert_unauthorized(blacklisted());
+    app.hello_with_token(&thief_access)
+        .await
+        .assert_unauthorized(revoked_access());
+}
