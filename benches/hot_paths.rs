@@ -82,6 +82,7 @@ fn user() -> User {
         is_staff: false,
         is_superuser: false,
         tokens_valid_after: 0,
+        token_id: None,
     }
 }
 

@@ -226,6 +226,7 @@ mod tests {
                 is_staff: false,
                 is_superuser: false,
                 tokens_valid_after: 0,
+                token_id: None,
             });
             assert!(accounts.cached_users() <= MAX_CACHED_USERS);
         }

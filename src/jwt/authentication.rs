@@ -145,15 +145,22 @@ impl JWTAuthentication {
 }
 
 /// simplejwt's `TokenUser`: the user the token describes (`username`, `is_staff`,
-/// `is_superuser` from its claims when present), always active.
+/// `is_superuser` from its claims when present), always active. Its id is whatever the token
+/// names, as simplejwt takes it: a number is the user's `id`; anything else (a service name
+/// such as `"svc-billing"`) is kept as `token_id`, the id 0 (`User::pk` gives it back).
 fn token_user(token: &Token) -> Result<User, ApiError> {
-    let id = token.user_id().ok_or_else(|| {
-        failure(
-            "Token contained no recognizable user identification",
-            "token_not_valid",
-        )
-    })?;
     let claim = |name: &str| token.claims.get(name);
+    let (id, token_id) = match (token.user_id(), claim("user_id")) {
+        (Some(id), _) => (id, None),
+        (None, Some(Value::String(named))) => (0, Some(named.clone())),
+        (None, Some(other)) => (0, Some(other.to_string())),
+        (None, None) => {
+            return Err(failure(
+                "Token contained no recognizable user identification",
+                "token_not_valid",
+            ));
+        }
+    };
     Ok(User {
         id,
         username: claim("username")
@@ -166,6 +173,7 @@ fn token_user(token: &Token) -> Result<User, ApiError> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         tokens_valid_after: 0,
+        token_id,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Provides the user records and the queries on them.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
 
 use crate::clock::now_seconds;
 use crate::db::DbConnection;
@@ -18,9 +19,19 @@ pub struct User {
     pub is_superuser: bool,
     /// The token epoch: tokens issued before it (their `iat`) are refused.
     pub tokens_valid_after: i64,
+    /// simplejwt's `TokenUser` (`jwt_stateless`): the id a token names when it is not a row's
+    /// number (a service such as `"svc-billing"`); `id` is then 0. Never set for a row.
+    #[diesel(select_expression = diesel::dsl::sql::<Nullable<Text>>("NULL"))]
+    #[diesel(select_expression_type = diesel::expression::SqlLiteral<Nullable<Text>>)]
+    pub token_id: Option<String>,
 }
 
 impl User {
+    /// DRF's `user.pk`: the row's id, or the id a stateless token named.
+    pub fn pk(&self) -> String {
+        self.token_id.clone().unwrap_or_else(|| self.id.to_string())
+    }
+
     /// Whether a token issued at `iat` (whole seconds) predates the user's token epoch. A
     /// token of the epoch's own second is refused too: the epoch counts whole seconds, and a
     /// token refreshed in that second must not outlive the change. Only for tokens of no

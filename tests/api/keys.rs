@@ -295,9 +295,40 @@ async fn a_stateless_service_takes_the_user_from_the_token() {
     app.send(app.request("GET", "/staff/").bearer_auth(&staff))
         .await
         .assert_json(200, json!({"id": 42, "username": "ada"}));
-    let anonymous = claims(json!({"user_id": null}));
-    let reply = app.hello_with_token(&anonymous).await;
-    assert_eq!(reply.status, 401, "{}", reply.text);
+    // simplejwt's TokenUser takes whatever the token names (checked with the reference): a
+    // service name, null; only a token naming no user at all is refused.
+    for named in [json!("svc-billing"), json!(null), json!([1])] {
+        let reply = app
+            .hello_with_token(&claims(json!({"user_id": named})))
+            .await;
+        assert_eq!(reply.status, 200, "{named}: {}", reply.text);
+    }
+    let mut nameless = json!({"token_type": "access", "exp": now() + 60, "jti": "j"});
+    let reply = app.hello_with_token(&app.sign(nameless.take())).await;
+    reply.assert_unauthorized(json!({
+        "detail": "Token contained no recognizable user identification",
+        "code": "token_not_valid",
+    }));
+}
+
+/// Service tokens of a stateless instance are throttled per service, as DRF keys the user
+/// throttle on `user.pk` (the name a `TokenUser` carries), not all as one user.
+#[tokio::test]
+async fn stateless_service_tokens_are_throttled_per_service() {
+    let app = spawn_app_with(&[
+        ("AUTHENTICATION_CLASSES", "jwt_stateless"),
+        ("THROTTLE_RATES", "anon=100/min,user=2/min"),
+    ])
+    .await;
+    let token = |service: &str| {
+        app.sign(json!({"token_type": "access", "exp": now() + 60, "jti": "j", "user_id": service}))
+    };
+    let (billing, search) = (token("svc-billing"), token("svc-search"));
+    for _ in 0..2 {
+        assert_eq!(app.hello_with_token(&billing).await.status, 200);
+    }
+    assert_eq!(app.hello_with_token(&billing).await.status, 429);
+    assert_eq!(app.hello_with_token(&search).await.status, 200);
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ mod tests {
             is_staff,
             is_superuser: false,
             tokens_valid_after: 0,
+            token_id: None,
         })
     }
 

@@ -138,7 +138,7 @@ impl Throttle for AnonRateThrottle {
 /// The user id when authenticated, else the client address: DRF's key for user and scoped throttles.
 fn user_or_ident(request: &Request) -> String {
     match &request.user {
-        Some(user) => user.id.to_string(),
+        Some(user) => user.pk(),
         None => request.ident(),
     }
 }
