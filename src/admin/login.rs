@@ -125,18 +125,19 @@ pub async fn login(
             })
             .await?
     };
+    let refused = || {
+        login_form(
+            &admin,
+            &http,
+            StatusCode::OK,
+            Some(LOGIN_FAILED),
+            username,
+            next_field,
+        )
+    };
     let user = match checked {
         LoginCheck::Passed(user) => user,
-        LoginCheck::Failed => {
-            return login_form(
-                &admin,
-                &http,
-                StatusCode::OK,
-                Some(LOGIN_FAILED),
-                username,
-                next_field,
-            );
-        }
+        LoginCheck::Failed => return refused(),
         LoginCheck::Locked { wait } => {
             let message = format!(
                 "Too many failed login attempts. Try again in {wait} second{}.",
@@ -160,14 +161,7 @@ pub async fn login(
     let previous = SessionStore::presented_key(&http);
     let Some(new_session) = admin.sessions.start(&user, previous).await? else {
         // The password changed (or sessions ended) after it was checked.
-        return login_form(
-            &admin,
-            &http,
-            StatusCode::OK,
-            Some(LOGIN_FAILED),
-            username,
-            next_field,
-        );
+        return refused();
     };
     admin.accounts.invalidate(user.id);
     log::info!("admin login: user {} signed in", user.id);

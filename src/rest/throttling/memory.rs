@@ -69,15 +69,10 @@ impl Entry {
                 current,
                 previous,
             } => {
-                let d = rate.duration;
-                let window = (now / d).floor() * d;
-                let (current, previous) = if window > *start {
-                    (0, if window - *start <= d { *current } else { 0 })
-                } else {
-                    (*current, *previous)
-                };
-                let elapsed = now - window.max(*start);
-                previous as f64 * (1.0 - elapsed / d) + current as f64 >= rate.num_requests as f64
+                let (start, current, previous) =
+                    rolled(*start, *current, *previous, rate.duration, now);
+                windows_estimate(start, current, previous, rate.duration, now)
+                    >= rate.num_requests as f64
             }
         }
     }
@@ -384,6 +379,24 @@ fn hit_log(log: &mut VecDeque<f64>, rate: Rate, now: f64, record: bool) -> Hit {
     Hit::Allowed
 }
 
+/// The two windows as of `now`: (start of the current window, its count, the previous
+/// window's count), moved on when `now` is in a later window.
+fn rolled(start: f64, current: u64, previous: u64, d: f64, now: f64) -> (f64, u64, u64) {
+    let window = (now / d).floor() * d;
+    if window > start {
+        let previous = if window - start <= d { current } else { 0 };
+        (window, 0, previous)
+    } else {
+        (start, current, previous)
+    }
+}
+
+/// The requests counted over the sliding window ending `now`: the previous window in
+/// proportion to its overlap, the current one whole.
+fn windows_estimate(start: f64, current: u64, previous: u64, d: f64, now: f64) -> f64 {
+    previous as f64 * (1.0 - (now - start) / d) + current as f64
+}
+
 /// Sliding-window counter: the previous window counts in proportion to its overlap.
 fn hit_windows(
     start: &mut f64,
@@ -394,15 +407,10 @@ fn hit_windows(
     record: bool,
 ) -> Hit {
     let d = rate.duration;
-    let window = (now / d).floor() * d;
-    if window > *start {
-        *previous = if window - *start <= d { *current } else { 0 };
-        *current = 0;
-        *start = window;
-    }
+    (*start, *current, *previous) = rolled(*start, *current, *previous, d, now);
     let limit = rate.num_requests as f64;
     let elapsed = now - *start;
-    let estimate = *previous as f64 * (1.0 - elapsed / d) + *current as f64;
+    let estimate = windows_estimate(*start, *current, *previous, d, now);
     if estimate < limit {
         if record {
             *current += 1;

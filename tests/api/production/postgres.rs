@@ -76,6 +76,17 @@ fn sqlite_migrations_run_concurrently_apply_each_migration_once() {
     concurrent_migrations_apply_each_once(&url, "sqlite");
 }
 
+/// The URL of `db` on `server`, reached through `proxy`.
+fn through(proxy: &Proxy, server: &str, db: &SharedDatabase) -> String {
+    let user = server
+        .split_once("://")
+        .unwrap()
+        .1
+        .rsplit_once('@')
+        .map_or("postgres", |(user, _)| user);
+    format!("postgres://{user}@127.0.0.1:{}/{}", proxy.port, db.name())
+}
+
 /// `host:port` of a `postgres://user@host:port/db` URL.
 fn server_address(url: &str) -> SocketAddr {
     let rest = url.split_once("://").unwrap().1;
@@ -97,14 +108,7 @@ async fn postgres_outage_gives_quick_503_and_the_server_recovers_by_itself() {
     db.migrate();
     db.create_user("vitor");
     let mut proxy = Proxy::start(server_address(&server)).await;
-    let user = server
-        .split_once("://")
-        .unwrap()
-        .1
-        .rsplit_once('@')
-        .map_or("postgres", |(user, _)| user)
-        .to_string();
-    let through_proxy = format!("postgres://{user}@127.0.0.1:{}/{}", proxy.port, db.name());
+    let through_proxy = through(&proxy, &server, &db);
     let app = spawn_app_with(&[
         ("DATABASE_URL", through_proxy.as_str()),
         ("DB_CONNECT_TIMEOUT_MS", "500"),
@@ -174,14 +178,7 @@ async fn a_silent_postgres_gives_503_within_the_deadline_and_the_pool_recovers()
     db.migrate();
     db.create_user("vitor");
     let proxy = Proxy::start(server_address(&server)).await;
-    let user = server
-        .split_once("://")
-        .unwrap()
-        .1
-        .rsplit_once('@')
-        .map_or("postgres", |(user, _)| user)
-        .to_string();
-    let through_proxy = format!("postgres://{user}@127.0.0.1:{}/{}", proxy.port, db.name());
+    let through_proxy = through(&proxy, &server, &db);
     let app = spawn_app_with(&[
         ("DATABASE_URL", through_proxy.as_str()),
         ("DB_CONNECT_TIMEOUT_MS", "1000"),

@@ -160,17 +160,24 @@ fn redis_address(url: &str) -> std::net::SocketAddr {
     host_port.to_socket_addrs().unwrap().next().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_outage_is_survived_and_throttling_resumes_with_its_counts() {
-    let mut proxy = super::proxy::Proxy::start(redis_address(&redis_url())).await;
+/// An app whose Redis is reached through a proxy the test can take down; its key prefix.
+async fn behind_a_redis_proxy(vars: &[(&str, &str)]) -> (super::proxy::Proxy, TestApp, String) {
+    let proxy = super::proxy::Proxy::start(redis_address(&redis_url())).await;
     let prefix = unique_prefix();
-    let app = spawn_app_with(&[
-        (
-            "REDIS_URL",
-            format!("redis://127.0.0.1:{}", proxy.port).as_str(),
-        ),
+    let redis = format!("redis://127.0.0.1:{}", proxy.port);
+    let mut all = vec![
+        ("REDIS_URL", redis.as_str()),
         ("REDIS_KEY_PREFIX", prefix.as_str()),
         ("REDIS_TIMEOUT_MS", "300"),
+    ];
+    all.extend_from_slice(vars);
+    let app = spawn_app_with(&all).await;
+    (proxy, app, prefix)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_is_survived_and_throttling_resumes_with_its_counts() {
+    let (mut proxy, app, _) = behind_a_redis_proxy(&[
         ("THROTTLE_FAILURE_MODE", "closed"),
         ("THROTTLE_RATES", "anon=3/min,user=100000/min"),
     ])
@@ -221,15 +228,7 @@ async fn login(app: &TestApp, password: &str) -> u16 {
 /// instance a whole new `pair` budget).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_or_an_emptied_redis_resets_no_login_budget() {
-    let mut proxy = super::proxy::Proxy::start(redis_address(&redis_url())).await;
-    let prefix = unique_prefix();
-    let app = spawn_app_with(&[
-        (
-            "REDIS_URL",
-            format!("redis://127.0.0.1:{}", proxy.port).as_str(),
-        ),
-        ("REDIS_KEY_PREFIX", prefix.as_str()),
-        ("REDIS_TIMEOUT_MS", "300"),
+    let (mut proxy, app, prefix) = behind_a_redis_proxy(&[
         ("THROTTLE_FAILURE_MODE", "open"),
         ("LOGIN_FAILURE_RATES", "pair=3/min,ip=100/min,user=100/min"),
     ])
