@@ -29,7 +29,14 @@ pub struct Request {
     body_limits: BodyLimits,
     /// Headers the pipeline adds to whatever response the request gets (e.g. clearing a cookie).
     response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
+    /// The view's object permission check, set by the dispatcher before the handler runs.
+    pub(crate) object_check: Option<ObjectCheck>,
 }
+
+/// A view's object permission check: its permission classes' `has_object_permission`, with the
+/// dispatcher's rule for the error (401 when nobody is authenticated, else 403).
+pub type ObjectCheck =
+    std::sync::Arc<dyn Fn(&Request, &dyn std::any::Any) -> Result<(), ApiError> + Send + Sync>;
 
 impl Request {
     pub fn new(
@@ -47,6 +54,17 @@ impl Request {
             client_bucket: client_ip,
             body_limits,
             response_headers: RefCell::new(Vec::new()),
+            object_check: None,
+        }
+    }
+
+    /// DRF's `check_object_permissions`: whether this request may act on `object`, the one the
+    /// handler fetched (call it after a missing object's 404, before validating a body, as
+    /// DRF's `get_object` does). Outside the dispatcher (no view), every object is allowed.
+    pub fn check_object_permissions(&self, object: &dyn std::any::Any) -> Result<(), ApiError> {
+        match &self.object_check {
+            Some(check) => check(self, object),
+            None => Ok(()),
         }
     }
 

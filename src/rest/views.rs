@@ -13,15 +13,24 @@ use crate::rest::client::client_ip;
 use crate::rest::exceptions::ApiError;
 use crate::rest::metadata::{self, FieldInfo};
 use crate::rest::negotiation::negotiate;
-use crate::rest::permissions::Permission;
+use crate::rest::permissions::{Denial, Permission};
 use crate::rest::renderers::{Page, Renderer};
-use crate::rest::request::Request;
+use crate::rest::request::{ObjectCheck, Request};
 use crate::rest::response::{Response, render, render_error};
 use crate::rest::settings::ApiSettings;
 use crate::rest::throttling::{Hit, Throttle};
 
 pub type Handler =
     Arc<dyn Fn(Request) -> LocalBoxFuture<'static, Result<Response, ApiError>> + Send + Sync>;
+
+/// DRF's `permission_denied`: not authenticated (401 with a challenge, or 403) when the view
+/// has authentication classes and nobody authenticated, else 403 with the denial's message.
+fn permission_denied(has_authenticators: bool, request: &Request, denial: Denial) -> ApiError {
+    if has_authenticators && !request.is_authenticated() {
+        return ApiError::not_authenticated();
+    }
+    ApiError::permission_denied(denial.message)
+}
 
 /// DRF's `http_method_names` order, which is also the order of the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
@@ -49,6 +58,8 @@ pub struct APIView {
     www_authenticate: Option<String>,
     /// The `Allow` header, the same for every response: built on the first one.
     allow: OnceLock<Option<HeaderValue>>,
+    /// The object permission check of the classes in force, built on the first request.
+    object_check: OnceLock<ObjectCheck>,
 }
 
 /// The class lists in force for one view: its overrides, else the settings.
@@ -71,6 +82,7 @@ impl APIView {
             post_fields: Vec::new(),
             www_authenticate: None,
             allow: OnceLock::new(),
+            object_check: OnceLock::new(),
         }
     }
 
@@ -226,6 +238,7 @@ impl APIView {
     ) -> (Result<Response, ApiError>, Vec<(HeaderName, HeaderValue)>) {
         let handler = self.initial(policies, negotiated, &mut request).await;
         let added_headers = request.take_response_headers();
+        request.object_check = Some(Arc::clone(self.object_check(policies)));
         let outcome = match handler {
             Ok(handler) => handler(request).await,
             Err(error) => Err(error),
@@ -270,13 +283,30 @@ impl APIView {
     ) -> Result<(), ApiError> {
         for permission in policies.permission {
             if let Err(denial) = permission.check(request) {
-                if !policies.authentication.is_empty() && !request.is_authenticated() {
-                    return Err(ApiError::not_authenticated());
-                }
-                return Err(ApiError::permission_denied(denial.message));
+                return Err(permission_denied(
+                    !policies.authentication.is_empty(),
+                    request,
+                    denial,
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The classes in force, as the check a handler runs on the object it fetched.
+    fn object_check(&self, policies: &Policies<'_>) -> &ObjectCheck {
+        self.object_check.get_or_init(|| {
+            let permissions = policies.permission.to_vec();
+            let has_authenticators = !policies.authentication.is_empty();
+            Arc::new(move |request: &Request, object: &dyn std::any::Any| {
+                for permission in &permissions {
+                    if let Err(denial) = permission.check_object(request, object) {
+                        return Err(permission_denied(has_authenticators, request, denial));
+                    }
+                }
+                Ok(())
+            })
+        })
     }
 
     /// Every throttle sees the request (allowed ones record it); the longest wait is reported.
