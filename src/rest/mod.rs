@@ -14,6 +14,7 @@ pub mod remote_user;
 pub mod renderers;
 pub mod request;
 pub mod response;
+pub mod serializers;
 pub mod settings;
 pub mod throttling;
 pub mod views;

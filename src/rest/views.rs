@@ -17,6 +17,7 @@ use crate::rest::permissions::{Denial, Permission};
 use crate::rest::renderers::{Page, Renderer};
 use crate::rest::request::{ObjectCheck, Request};
 use crate::rest::response::{Response, render, render_error};
+use crate::rest::serializers::Serializer;
 use crate::rest::settings::ApiSettings;
 use crate::rest::throttling::{Hit, Throttle};
 
@@ -54,6 +55,8 @@ pub struct APIView {
     throttle_scope: Option<String>,
     /// The POST fields OPTIONS describes (DRF's serializer fields).
     post_fields: Vec<FieldInfo>,
+    /// The serializer whose fields OPTIONS describes for POST and PUT, when the view has one.
+    serializer: Option<Serializer>,
     /// A fixed challenge, as simplejwt's token views have without any authentication class.
     www_authenticate: Option<String>,
     /// The `Allow` header, the same for every response: built on the first one.
@@ -80,6 +83,7 @@ impl APIView {
             throttle_classes: None,
             throttle_scope: None,
             post_fields: Vec::new(),
+            serializer: None,
             www_authenticate: None,
             allow: OnceLock::new(),
             object_check: OnceLock::new(),
@@ -135,6 +139,13 @@ impl APIView {
     }
 
     /// Describes the fields of POST in the OPTIONS answer, as DRF's metadata does from a serializer.
+    /// The serializer of the view's POST and PUT: OPTIONS describes its fields, as DRF's
+    /// `SimpleMetadata` does (`actions.POST`, `actions.PUT`).
+    pub fn serializer(mut self, serializer: Serializer) -> APIView {
+        self.serializer = Some(serializer);
+        self
+    }
+
     pub fn post_fields(mut self, fields: &[FieldInfo]) -> APIView {
         self.post_fields = fields.to_vec();
         self
@@ -340,8 +351,20 @@ impl APIView {
             return Ok(Arc::clone(handler));
         }
         if *method == Method::OPTIONS {
-            let metadata =
+            let mut metadata =
                 metadata::simple_metadata(self.name, self.description, &self.post_fields);
+            if let Some(serializer) = &self.serializer {
+                let fields = serializer.metadata();
+                let mut actions = serde_json::Map::new();
+                for method in [Method::PUT, Method::POST] {
+                    if self.handlers.iter().any(|(m, _)| *m == method) {
+                        actions.insert(method.to_string(), fields.clone());
+                    }
+                }
+                if !actions.is_empty() {
+                    metadata["actions"] = serde_json::Value::Object(actions);
+                }
+            }
             return Ok(Arc::new(move |_| {
                 let metadata = metadata.clone();
                 Box::pin(async move { Ok(Response::ok(metadata)) })
