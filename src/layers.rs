@@ -40,6 +40,7 @@ const REST_LAYERS: &[&str] = &[
     "metadata",
     "request",
     "response",
+    "pagination",
     "serializers",
     "throttling",
     "authentication",

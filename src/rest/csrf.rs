@@ -122,6 +122,18 @@ pub fn check_token(secret: Option<&str>, token: Option<(&str, TokenSource)>) -> 
 }
 
 /// What the Origin/Referer checks need to know about a request.
+/// Django's `request.is_secure()`: HTTPS here, or said by a trusted proxy's
+/// `X-Forwarded-Proto` (Django's `SECURE_PROXY_SSL_HEADER`, made safe by default).
+pub fn is_secure(http: &HttpRequest, trusted_proxies: &[IpNet]) -> bool {
+    http.app_config().secure()
+        || (crate::rest::client::peer_is_one_of(http, trusted_proxies)
+            && http
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+}
+
 pub struct RequestOrigin<'a> {
     pub origin: Option<&'a str>,
     pub referer: Option<&'a str>,
@@ -134,14 +146,10 @@ impl<'a> RequestOrigin<'a> {
     /// peer is a trusted proxy (Django's `SECURE_PROXY_SSL_HEADER`, made safe by default).
     pub fn of(http: &'a HttpRequest, trusted_proxies: &[IpNet]) -> RequestOrigin<'a> {
         let header = |name: &str| http.headers().get(name).and_then(|v| v.to_str().ok());
-        let from_proxy = crate::rest::client::peer_is_one_of(http, trusted_proxies);
-        let forwarded_https = from_proxy
-            && header("x-forwarded-proto")
-                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
         RequestOrigin {
             origin: header("origin"),
             referer: header("referer"),
-            secure: http.app_config().secure() || forwarded_https,
+            secure: is_secure(http, trusted_proxies),
             host: header("host").unwrap_or(""),
         }
     }

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod hosts;
 pub mod metadata;
 pub mod negotiation;
+pub mod pagination;
 pub mod parsers;
 pub mod permissions;
 pub mod remote_user;

@@ -31,6 +31,8 @@ pub struct Request {
     response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
     /// The view's object permission check, set by the dispatcher before the handler runs.
     pub(crate) object_check: Option<ObjectCheck>,
+    /// Whether the client's request came over HTTPS (here, or at a trusted proxy).
+    pub secure: bool,
 }
 
 /// A view's object permission check: its permission classes' `has_object_permission`, with the
@@ -55,7 +57,26 @@ impl Request {
             body_limits,
             response_headers: RefCell::new(Vec::new()),
             object_check: None,
+            secure: false,
         }
+    }
+
+    /// Django's `build_absolute_uri()`: the scheme, the `Host` the client sent (checked against
+    /// `ALLOWED_HOSTS` before any view runs), the path and the query string.
+    pub fn build_absolute_uri(&self) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
+        let host = self
+            .http
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        let path_and_query = self
+            .http
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str());
+        format!("{scheme}://{host}{path_and_query}")
     }
 
     /// DRF's `check_object_permissions`: whether this request may act on `object`, the one the

@@ -444,3 +444,109 @@ async fn a_serializer_validates_as_drf_and_options_describes_it() {
     let detail = app.send(app.request("OPTIONS", "/snippets/1/")).await;
     assert!(detail.body["actions"]["POST"].is_null(), "{}", detail.text);
 }
+
+/// `/items/` (page numbers, 10 a page) and `/slice/` (limit/offset, 10 by default, 15 at most)
+/// over 23 items.
+fn paginated_views() -> Vec<(&'static str, APIView)> {
+    use portcullis::rest::pagination::{LimitOffsetPagination, PageNumberPagination};
+    use portcullis::rest::permissions::AllowAny;
+    let items = |offset: i64, limit: i64| -> Vec<serde_json::Value> {
+        (offset..(offset + limit).min(23))
+            .map(|i| json!(i))
+            .collect()
+    };
+    let pages = APIView::new("Items")
+        .permission_classes(vec![Arc::new(AllowAny)])
+        .get(move |request| async move {
+            let pagination = PageNumberPagination { page_size: 10 };
+            let window = pagination.window(&request, 23)?;
+            let rows = items(window.offset, window.limit);
+            Ok(Response::ok(
+                pagination.response(&request, 23, &window, rows),
+            ))
+        });
+    let slices = APIView::new("Slice")
+        .permission_classes(vec![Arc::new(AllowAny)])
+        .get(move |request| async move {
+            let pagination = LimitOffsetPagination {
+                default_limit: 10,
+                max_limit: Some(15),
+            };
+            let window = pagination.window(&request);
+            let rows = items(window.offset, window.limit);
+            Ok(Response::ok(
+                pagination.response(&request, 23, &window, rows),
+            ))
+        });
+    vec![("/items/", pages), ("/slice/", slices)]
+}
+
+/// Pagination through a real server, with the links and errors DRF gives (checked against the
+/// reference's snippets list): absolute links, query keys sorted and form-encoded, page 1's
+/// link without `page`, `last`, and 404 "Invalid page." for a page that is not a whole number
+/// or out of range.
+#[tokio::test]
+async fn pagination_answers_as_drf() {
+    let app = spawn_app_with_views(&[], |_| paginated_views()).await;
+    let app = &app;
+    let base = app.url("");
+    let get = |path: String| async move {
+        let reply = app.send(app.request("GET", &path)).await;
+        (reply.status, reply.body)
+    };
+    let (status, body) = get("/items/?page=2&search=t&ordering=-id".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 23);
+    assert_eq!(
+        body["next"],
+        format!("{base}/items/?ordering=-id&page=3&search=t")
+    );
+    assert_eq!(
+        body["previous"],
+        format!("{base}/items/?ordering=-id&search=t")
+    );
+    assert_eq!(body["results"][0], 10);
+    for (query, next, previous, first) in [
+        ("", Some("/items/?page=2"), None, 0),
+        ("?page=3", None, Some("/items/?page=2"), 20),
+        ("?page=last", None, Some("/items/?page=2"), 20),
+        ("?page=+2", Some("/items/?page=3"), Some("/items/"), 10),
+        (
+            "?q=%2F%C3%A9*~&page=2",
+            Some("/items/?page=3&q=%2F%C3%A9%2A~"),
+            Some("/items/?q=%2F%C3%A9%2A~"),
+            10,
+        ),
+    ] {
+        let (status, body) = get(format!("/items/{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        let link = |path: Option<&str>| path.map_or(json!(null), |p| json!(format!("{base}{p}")));
+        assert_eq!(body["next"], link(next), "{query}");
+        assert_eq!(body["previous"], link(previous), "{query}");
+        assert_eq!(body["results"][0], first, "{query}");
+    }
+    for bad in ["0", "4", "x", "2.0", "-1"] {
+        let (status, body) = get(format!("/items/?page={bad}")).await;
+        assert_eq!(
+            (status, body),
+            (404, json!({"detail": "Invalid page."})),
+            "{bad}"
+        );
+    }
+
+    let (_, body) = get("/slice/?offset=15".into()).await;
+    assert_eq!(body["next"], json!(null));
+    assert_eq!(body["previous"], format!("{base}/slice/?limit=10&offset=5"));
+    assert_eq!(body["results"].as_array().unwrap().len(), 8);
+    let (_, body) = get("/slice/?limit=5&offset=5".into()).await;
+    assert_eq!(body["next"], format!("{base}/slice/?limit=5&offset=10"));
+    assert_eq!(body["previous"], format!("{base}/slice/?limit=5"));
+    let (_, body) = get("/slice/?limit=100&offset=-3".into()).await;
+    assert_eq!(body["results"].as_array().unwrap().len(), 15);
+    assert_eq!(body["next"], format!("{base}/slice/?limit=15&offset=15"));
+    let (_, body) = get("/slice/?limit=0&offset=99".into()).await;
+    assert_eq!(
+        (body["count"].clone(), body["results"].clone()),
+        (json!(23), json!([]))
+    );
+}
