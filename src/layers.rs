@@ -41,6 +41,7 @@ const REST_LAYERS: &[&str] = &[
     "request",
     "response",
     "pagination",
+    "filters",
     "serializers",
     "throttling",
     "authentication",

@@ -5,6 +5,7 @@ pub mod client;
 pub mod csrf;
 pub mod exceptions;
 pub mod fields;
+pub mod filters;
 pub mod hosts;
 pub mod metadata;
 pub mod negotiation;
