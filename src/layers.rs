@@ -49,6 +49,7 @@ const REST_LAYERS: &[&str] = &[
     "permissions",
     "settings",
     "views",
+    "viewsets",
 ];
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod serializers;
 pub mod settings;
 pub mod throttling;
 pub mod views;
+pub mod viewsets;
 
 pub use exceptions::ApiError;
 pub use request::Request;

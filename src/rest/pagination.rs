@@ -27,7 +27,7 @@ pub struct Window {
     pub offset: i64,
     pub limit: i64,
     /// The page number, for page-number pagination.
-    page: Option<i64>,
+    pub page: Option<i64>,
 }
 
 /// DRF's `PageNumberPagination` (`?page=`).

@@ -26,3 +26,4 @@ mod token_cookie;
 mod token_obtain;
 mod token_refresh;
 mod token_verify;
+mod viewsets;
