@@ -28,6 +28,9 @@ pub fn migrate(config: &Config) -> Result<Vec<String>, StartupError> {
     Ok(applied)
 }
 
+/// A project's views, built per worker from the shared state.
+pub type Views = Arc<dyn Fn(&AppState) -> Vec<(&'static str, APIView)> + Send + Sync>;
+
 /// A bound, not yet running server; `port` is the one actually bound (tests bind port 0).
 pub struct Application {
     pub port: u16,

@@ -282,8 +282,24 @@ impl Portcullis {
     fn start(vars: &[(String, String)]) -> Portcullis {
         // Its own working directory (no developer's .env) and SQLite file.
         let dir = tempfile::tempdir().unwrap();
+        // `PORTCULLIS_EXAMPLE=snippets` (this test's own variable): the example binary that
+        // `cargo test` built beside this test (target/<profile>/examples/), instead of portcullis.
+        let binary = match vars.iter().find(|(name, _)| name == "PORTCULLIS_EXAMPLE") {
+            Some((_, example)) => {
+                let exe = std::env::current_exe().unwrap();
+                let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+                let binary = profile_dir.join("examples").join(example);
+                assert!(
+                    binary.exists(),
+                    "{} is missing: build it with `cargo build --example {example}`",
+                    binary.display()
+                );
+                binary
+            }
+            None => PathBuf::from(env!("CARGO_BIN_EXE_portcullis")),
+        };
         let command = || {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+            let mut command = Command::new(&binary);
             command
                 .current_dir(dir.path())
                 .env_clear()
@@ -768,6 +784,9 @@ enum Req {
     HelloWith(&'static str, String),
     /// POST of a form-encoded body.
     Form(&'static str, Vec<(&'static str, String)>),
+    /// Any method and path, with a JSON body or none, as a user (Basic credentials: the same
+    /// on both servers), or anonymous.
+    As(Option<&'static str>, &'static str, String, Option<Value>),
 }
 
 fn bearer(token: &str) -> Req {
@@ -789,6 +808,8 @@ struct Reply {
     status: u16,
     www_authenticate: Option<String>,
     content_type: Option<String>,
+    /// Compared only by the exchanges that ask (`Replies::same_allow`).
+    allow: Option<String>,
     text: String,
 }
 
@@ -834,6 +855,16 @@ impl Replies {
 
     fn field(&self, name: &str) -> [String; 2] {
         [self.replies[0].field(name), self.replies[1].field(name)]
+    }
+
+    /// Both answered with the same `Allow` header.
+    fn same_allow(self) -> Replies {
+        assert_eq!(
+            self.replies[0].allow, self.replies[1].allow,
+            "{}: Allow",
+            self.what
+        );
+        self
     }
 
     /// Both bodies hold this text (a message the exchange is about).
@@ -898,6 +929,17 @@ impl Servers {
             Req::Post(path, body) => self.client.post(url(path)).json(body),
             Req::HelloWith(name, value) => self.client.get(url("/hello/")).header(*name, value),
             Req::Form(path, fields) => self.client.post(url(path)).form(fields),
+            Req::As(user, method, path, body) => {
+                let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+                let mut request = self.client.request(method, url(path));
+                if let Some(user) = user {
+                    request = request.basic_auth(user, Some(PASSWORD));
+                }
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
+            }
         };
         let response = request.send().await.unwrap_or_else(|e| {
             panic!(
@@ -912,11 +954,18 @@ impl Servers {
                 .get(name)
                 .map(|value| value.to_str().unwrap().to_string())
         };
+        let allow = header(reqwest::header::ALLOW);
         Reply {
             status: response.status().as_u16(),
             www_authenticate: header(reqwest::header::WWW_AUTHENTICATE),
             content_type: header(reqwest::header::CONTENT_TYPE),
-            text: response.text().await.unwrap(),
+            allow,
+            // Absolute links name each server's own port: one name for both.
+            text: response
+                .text()
+                .await
+                .unwrap()
+                .replace(&url(""), "http://testserver"),
         }
     }
 
@@ -1926,4 +1975,239 @@ async fn allowed_hosts_match_the_reference() {
         .status(400)
         .says("Bad Request (400)");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DRF's tutorial API: the `snippets` example beside the reference's `snippets` app.
+
+fn api(user: Option<&'static str>, method: &'static str, path: &str, body: Option<Value>) -> Req {
+    Req::As(user, method, path.to_string(), body)
+}
+
+/// A tutorial-shaped session on both: anonymous reads, 401 on anonymous writes, creation, each
+/// validation error, pages and bad pages, search, ordering, another user's changes (403, before
+/// validation), the owner's update, partial update and delete, 404s, 405 with `Allow`,
+/// OPTIONS, the users and the API root: the same status, body (links to each server's own
+/// port aside) and the headers that matter.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_snippets_example_answers_as_the_reference_tutorial() {
+    let setup = Setup::hs256(&[
+        ("SNIPPETS_API", "1"),
+        ("PAGE_SIZE", "5"),
+        ("PORTCULLIS_EXAMPLE", "snippets"),
+    ]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    let vitor = Some("vitor");
+    let admin = Some("admin");
+    s.same("API root", api(None, "GET", "/api/", None))
+        .await
+        .status(200)
+        .same_allow();
+    s.same("empty list", api(None, "GET", "/api/snippets/", None))
+        .await
+        .status(200);
+    s.same(
+        "anonymous create",
+        api(None, "POST", "/api/snippets/", Some(json!({"code": "x"}))),
+    )
+    .await
+    .status(401);
+    s.same(
+        "anonymous delete on the list: 401 before 405",
+        api(None, "DELETE", "/api/snippets/", None),
+    )
+    .await
+    .status(401);
+    for (what, body) in [
+        ("missing code", json!({})),
+        (
+            "every failing field",
+            json!({"language": "cobol", "title": "x".repeat(101), "linenos": "maybe"}),
+        ),
+        (
+            "blank, null, empty choice",
+            json!({"code": "   ", "style": null, "language": ""}),
+        ),
+        (
+            "wrong types",
+            json!({"code": [1], "language": 1, "linenos": 2}),
+        ),
+        ("a list", json!([])),
+        ("a NUL", json!({"code": "a\u{0}b"})),
+    ] {
+        s.same(what, api(vitor, "POST", "/api/snippets/", Some(body)))
+            .await
+            .status(400);
+    }
+    s.same(
+        "create with defaults, read-only fields ignored",
+        api(
+            vitor,
+            "POST",
+            "/api/snippets/",
+            Some(json!({"code": " print(1) ", "id": 7, "owner": "mallory", "linenos": 1.0})),
+        ),
+    )
+    .await
+    .status(201);
+    for i in 0..11 {
+        let language = ["python", "rust", "sql"][i % 3];
+        let title = format!("Title {i} {}", if i % 2 == 0 { "50%_off" } else { "plain" });
+        s.same(
+            &format!("create {i}"),
+            api(
+                vitor,
+                "POST",
+                "/api/snippets/",
+                Some(json!({"title": title, "code": format!("code {i}"), "language": language})),
+            ),
+        )
+        .await
+        .status(201);
+    }
+    for query in [
+        "?page=2",
+        "?page=3",
+        "?page=last",
+        "?search=title&page=2&ordering=-id",
+        "?search=50%25_",
+        "?search=%22Title%201%22",
+        "?search=code,9",
+        "?ordering=language,-title",
+        "?ordering=-nonexistent",
+        "?ordering=owner",
+    ] {
+        s.same(
+            &format!("list {query}"),
+            api(None, "GET", &format!("/api/snippets/{query}"), None),
+        )
+        .await
+        .status(200);
+    }
+    for bad in ["?page=0", "?page=4", "?page=x", "?page=2.0"] {
+        s.same(
+            &format!("bad page {bad}"),
+            api(None, "GET", &format!("/api/snippets/{bad}"), None),
+        )
+        .await
+        .status(404)
+        .says("Invalid page.");
+    }
+    s.same("retrieve", api(None, "GET", "/api/snippets/1/", None))
+        .await
+        .status(200)
+        .same_allow();
+    s.same("missing", api(None, "GET", "/api/snippets/999/", None))
+        .await
+        .status(404);
+    s.same("not a number", api(None, "GET", "/api/snippets/abc/", None))
+        .await
+        .status(404);
+    s.same(
+        "another user's bad PUT: 403 before 400",
+        api(admin, "PUT", "/api/snippets/1/", Some(json!({"code": ""}))),
+    )
+    .await
+    .status(403);
+    s.same(
+        "another user's PATCH",
+        api(
+            admin,
+            "PATCH",
+            "/api/snippets/1/",
+            Some(json!({"title": "mine"})),
+        ),
+    )
+    .await
+    .status(403);
+    s.same(
+        "another user's DELETE",
+        api(admin, "DELETE", "/api/snippets/1/", None),
+    )
+    .await
+    .status(403);
+    s.same(
+        "anonymous PUT",
+        api(None, "PUT", "/api/snippets/1/", Some(json!({"code": "x"}))),
+    )
+    .await
+    .status(401);
+    s.same(
+        "the owner's PUT without code",
+        api(
+            vitor,
+            "PUT",
+            "/api/snippets/1/",
+            Some(json!({"title": "t"})),
+        ),
+    )
+    .await
+    .status(400);
+    s.same(
+        "the owner's PUT",
+        api(
+            vitor,
+            "PUT",
+            "/api/snippets/1/",
+            Some(json!({"code": "new", "style": "monokai"})),
+        ),
+    )
+    .await
+    .status(200);
+    s.same(
+        "the owner's PATCH",
+        api(
+            vitor,
+            "PATCH",
+            "/api/snippets/1/",
+            Some(json!({"language": "rust", "linenos": "on"})),
+        ),
+    )
+    .await
+    .status(200);
+    s.same(
+        "the owner's OPTIONS on the detail",
+        api(vitor, "OPTIONS", "/api/snippets/1/", None),
+    )
+    .await
+    .status(200);
+    s.same(
+        "the owner's OPTIONS on the list",
+        api(vitor, "OPTIONS", "/api/snippets/", None),
+    )
+    .await
+    .status(200);
+    s.same(
+        "the owner's DELETE",
+        api(vitor, "DELETE", "/api/snippets/2/", None),
+    )
+    .await
+    .status(204);
+    s.same("deleted", api(None, "GET", "/api/snippets/2/", None))
+        .await
+        .status(404);
+    s.same("users", api(None, "GET", "/api/users/", None))
+        .await
+        .status(200);
+    s.same("a user", api(None, "GET", "/api/users/1/", None))
+        .await
+        .status(200);
+    s.same("a missing user", api(None, "GET", "/api/users/99/", None))
+        .await
+        .status(404);
+    s.same(
+        "users are read-only",
+        api(vitor, "POST", "/api/users/", Some(json!({}))),
+    )
+    .await
+    .status(405)
+    .same_allow();
+    s.same(
+        "a user is read-only",
+        api(vitor, "DELETE", "/api/users/1/", None),
+    )
+    .await
+    .status(405)
+    .same_allow();
 }

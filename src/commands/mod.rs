@@ -37,11 +37,33 @@ impl CommandError {
     }
 }
 
+/// A project built on portcullis as a library: its own views, served beside portcullis' own
+/// by `serve`, and its own migrations, applied after portcullis' by `migrate` and `serve`
+/// (see `examples/snippets`).
+#[derive(Clone, Default)]
+pub struct Project {
+    pub views: Option<crate::startup::Views>,
+    pub migrations: Option<Migrations>,
+}
+
+/// A project's migrations: applies the pending ones, returns their versions.
+pub type Migrations = fn(&mut DbConnection) -> Result<Vec<String>, String>;
+
+/// Runs a command of the `portcullis` binary.
 pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
+    run_project(command, config, Project::default())
+}
+
+/// Runs a command for a project with views and migrations of its own.
+pub fn run_project(command: Command, config: Config, project: Project) -> Result<(), CommandError> {
     match command {
-        Command::Serve { bind, workers } => serve::serve(config, bind, workers),
+        Command::Serve { bind, workers } => {
+            project_migrate(&config, &project)?;
+            serve::serve(config, bind, workers, project.views)
+        }
         Command::Migrate => {
-            let applied = crate::startup::migrate(&config)?;
+            let mut applied = crate::startup::migrate(&config)?;
+            applied.extend(project_migrate(&config, &project)?);
             if applied.is_empty() {
                 println!("No migrations to apply.");
             }
@@ -69,6 +91,20 @@ pub fn run(command: Command, config: Config) -> Result<(), CommandError> {
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
         Command::Clearsessions => sessions::clearsessions(&config),
     }
+}
+
+/// Applies the project's migrations, if it has any.
+fn project_migrate(config: &Config, project: &Project) -> Result<Vec<String>, CommandError> {
+    let Some(migrations) = project.migrations else {
+        return Ok(Vec::new());
+    };
+    let mut conn = db::connect_within(&config.database.url, config.database.connect_timeout)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let applied = migrations(&mut conn).map_err(StartupError::Migration)?;
+    for version in &applied {
+        log::info!("applied migration {version}");
+    }
+    Ok(applied)
 }
 
 /// A connection for a maintenance command, with the migrations applied.

@@ -11,6 +11,7 @@ pub fn serve(
     mut config: Config,
     bind: Option<String>,
     workers: Option<usize>,
+    views: Option<crate::startup::Views>,
 ) -> Result<(), CommandError> {
     if let Some(bind) = bind {
         config.server.bind = bind;
@@ -26,7 +27,15 @@ pub fn serve(
         let bind = config.server.bind.clone();
         let workers = config.server.workers;
         let grace = config.server.shutdown_timeout;
-        let app = Application::build(config)?;
+        let app = match views {
+            None => Application::build(config)?,
+            Some(views) => {
+                let bind = config.server.bind.clone();
+                let listener = std::net::TcpListener::bind(&bind)
+                    .map_err(|source| StartupError::Bind { bind, source })?;
+                Application::with_views(config, listener, move |state| views(state))?
+            }
+        };
         log::info!(
             "portcullis listening on {bind} (port {}) with {workers} workers",
             app.port

@@ -572,22 +572,33 @@ const MIGRATION_LOCK_ID: i64 = 0x706f_7274_6375_6c6c; // "portcull"
 /// Instances starting together would race to apply the same migration; on PostgreSQL a
 /// session advisory lock lets one apply them while the others wait, then find nothing to do.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    if let DbConnection::Sqlite(c) = conn {
+        refuse_postgres_schema(c)?;
+    }
+    run_embedded_migrations(conn, SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS)
+}
+
+/// Applies pending migrations of the connection's backend (a project's own, after
+/// portcullis'), one instance at a time as `run_migrations` does; returns the versions applied.
+pub fn run_embedded_migrations(
+    conn: &mut DbConnection,
+    sqlite: EmbeddedMigrations,
+    postgres: EmbeddedMigrations,
+) -> Result<Vec<String>, String> {
     let versions = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
         applied.iter().map(|v| v.to_string()).collect::<Vec<_>>()
     };
     match conn {
         // SQLite has no advisory locks: one exclusive transaction (each migration a savepoint in
         // it) makes a second process wait on busy_timeout, then find nothing to do.
-        DbConnection::Sqlite(c) => {
-            refuse_postgres_schema(c)?;
-            c.exclusive_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions))
-                .map_err(|e: Box<dyn std::error::Error + Send + Sync>| e.to_string())
-        }
+        DbConnection::Sqlite(c) => c
+            .exclusive_transaction(|c| c.run_pending_migrations(sqlite).map(versions))
+            .map_err(|e: Box<dyn std::error::Error + Send + Sync>| e.to_string()),
         DbConnection::Postgresql(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
                 .map_err(|e| format!("cannot take the migration lock: {e}"))?;
             let applied = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .run_pending_migrations(postgres)
                 .map(versions)
                 .map_err(|e| e.to_string());
             // Closing the connection would release it too; unlock for callers that keep it.

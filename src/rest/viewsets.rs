@@ -88,6 +88,7 @@ pub trait ModelResource: Send + Sync + 'static {
 /// DRF's `ModelViewSet` (or `ReadOnlyModelViewSet`) over one resource.
 pub struct ModelViewSet<R: ModelResource> {
     resource: Arc<R>,
+    description: &'static str,
     writable: bool,
     permission_classes: Option<Vec<Arc<dyn Permission>>>,
     pagination: Option<PageNumberPagination>,
@@ -101,6 +102,7 @@ impl<R: ModelResource> ModelViewSet<R> {
     pub fn new(resource: R) -> ModelViewSet<R> {
         ModelViewSet {
             resource: Arc::new(resource),
+            description: "",
             writable: true,
             permission_classes: None,
             pagination: None,
@@ -116,6 +118,12 @@ impl<R: ModelResource> ModelViewSet<R> {
             writable: false,
             ..ModelViewSet::new(resource)
         }
+    }
+
+    /// The description the browsable page and OPTIONS show (DRF: the viewset's docstring).
+    pub fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
     }
 
     pub fn permission_classes(mut self, classes: Vec<Arc<dyn Permission>>) -> Self {
@@ -150,10 +158,12 @@ impl<R: ModelResource> ModelViewSet<R> {
     pub fn views(self) -> (APIView, APIView) {
         let name = self.resource.name();
         let this = Arc::new(self);
-        let mut list =
-            APIView::new(leak(format!("{name} List"))).serializer(this.resource.serializer());
-        let mut detail =
-            APIView::new(leak(format!("{name} Instance"))).serializer(this.resource.serializer());
+        let mut list = APIView::new(leak(format!("{name} List")))
+            .description(this.description)
+            .serializer(this.resource.serializer());
+        let mut detail = APIView::new(leak(format!("{name} Instance")))
+            .description(this.description)
+            .serializer(this.resource.serializer());
         if let Some(classes) = &this.permission_classes {
             list = list.permission_classes(classes.clone());
             detail = detail.permission_classes(classes.clone());
