@@ -2178,6 +2178,22 @@ async fn the_snippets_example_answers_as_the_reference_tutorial() {
     )
     .await
     .status(200);
+    // OPTIONS leaves out what the caller may not do (DRF's determine_actions).
+    for (what, user, path) in [
+        ("anonymous OPTIONS on the list", None, "/api/snippets/"),
+        ("anonymous OPTIONS on the detail", None, "/api/snippets/1/"),
+        (
+            "another user's OPTIONS on the detail",
+            admin,
+            "/api/snippets/1/",
+        ),
+        ("OPTIONS on a missing snippet", vitor, "/api/snippets/999/"),
+        ("OPTIONS on the users", vitor, "/api/users/1/"),
+    ] {
+        s.same(what, api(user, "OPTIONS", path, None))
+            .await
+            .status(200);
+    }
     s.same(
         "the owner's DELETE",
         api(vitor, "DELETE", "/api/snippets/2/", None),

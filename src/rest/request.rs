@@ -33,6 +33,8 @@ pub struct Request {
     pub(crate) object_check: Option<ObjectCheck>,
     /// Whether the client's request came over HTTPS (here, or at a trusted proxy).
     pub secure: bool,
+    /// The method OPTIONS asks the permissions about (see `method`).
+    pub(crate) method_asked: Option<Method>,
 }
 
 /// A view's object permission check: its permission classes' `has_object_permission`, with the
@@ -58,6 +60,7 @@ impl Request {
             response_headers: RefCell::new(Vec::new()),
             object_check: None,
             secure: false,
+            method_asked: None,
         }
     }
 
@@ -89,8 +92,12 @@ impl Request {
         }
     }
 
+    /// The request's method; for OPTIONS asking what the caller may do, the method asked about
+    /// (DRF's `clone_request`).
     pub fn method(&self) -> &Method {
-        self.http.method()
+        self.method_asked
+            .as_ref()
+            .unwrap_or_else(|| self.http.method())
     }
 
     pub fn is_authenticated(&self) -> bool {

@@ -24,6 +24,11 @@ use crate::rest::throttling::{Hit, Throttle};
 pub type Handler =
     Arc<dyn Fn(Request) -> LocalBoxFuture<'static, Result<Response, ApiError>> + Send + Sync>;
 
+/// DRF's `get_object` as OPTIONS tries it for PUT: the object of the URL (404 otherwise) and
+/// its object permissions, for the method the request asks about.
+pub type ObjectProbe =
+    Arc<dyn for<'a> Fn(&'a Request) -> LocalBoxFuture<'a, Result<(), ApiError>> + Send + Sync>;
+
 /// DRF's `permission_denied`: not authenticated (401 with a challenge, or 403) when the view
 /// has authentication classes and nobody authenticated, else 403 with the denial's message.
 fn permission_denied(has_authenticators: bool, request: &Request, denial: Denial) -> ApiError {
@@ -57,6 +62,8 @@ pub struct APIView {
     post_fields: Vec<FieldInfo>,
     /// The serializer whose fields OPTIONS describes for POST and PUT, when the view has one.
     serializer: Option<Serializer>,
+    /// How OPTIONS tries the view's object for PUT (a detail view's `get_object`).
+    object_probe: Option<ObjectProbe>,
     /// A fixed challenge, as simplejwt's token views have without any authentication class.
     www_authenticate: Option<String>,
     /// The `Allow` header, the same for every response: built on the first one.
@@ -84,6 +91,7 @@ impl APIView {
             throttle_scope: None,
             post_fields: Vec::new(),
             serializer: None,
+            object_probe: None,
             www_authenticate: None,
             allow: OnceLock::new(),
             object_check: OnceLock::new(),
@@ -143,6 +151,12 @@ impl APIView {
     /// `SimpleMetadata` does (`actions.POST`, `actions.PUT`).
     pub fn serializer(mut self, serializer: Serializer) -> APIView {
         self.serializer = Some(serializer);
+        self
+    }
+
+    /// How OPTIONS fetches the view's object before describing PUT (DRF's `get_object`).
+    pub fn object_probe(mut self, probe: ObjectProbe) -> APIView {
+        self.object_probe = Some(probe);
         self
     }
 
@@ -251,11 +265,48 @@ impl APIView {
         let handler = self.initial(policies, negotiated, &mut request).await;
         let added_headers = request.take_response_headers();
         request.object_check = Some(Arc::clone(self.object_check(policies)));
+        let asks_what_it_may_do = *request.method() == Method::OPTIONS
+            && self.serializer.is_some()
+            && !self.handlers.iter().any(|(m, _)| *m == Method::OPTIONS);
         let outcome = match handler {
+            Ok(_) if asks_what_it_may_do => Ok(self.options(policies, &mut request).await),
             Ok(handler) => handler(request).await,
             Err(error) => Err(error),
         };
         (outcome, added_headers)
+    }
+
+    /// DRF's `SimpleMetadata` for a view with a serializer: `actions` for the PUT and POST the
+    /// caller may do (their permissions, and for PUT the object and its permissions, asked as
+    /// if the request were that method); none when it may do neither.
+    async fn options(&self, policies: &Policies<'_>, request: &mut Request) -> Response {
+        let mut metadata =
+            metadata::simple_metadata(self.name, self.description, &self.post_fields);
+        let Some(serializer) = &self.serializer else {
+            return Response::ok(metadata);
+        };
+        let mut actions = serde_json::Map::new();
+        for method in [Method::PUT, Method::POST] {
+            if !self.handlers.iter().any(|(m, _)| *m == method) {
+                continue;
+            }
+            request.method_asked = Some(method.clone());
+            let mut allowed = self.check_permissions(policies, request).is_ok();
+            if allowed
+                && method == Method::PUT
+                && let Some(probe) = &self.object_probe
+            {
+                allowed = probe(request).await.is_ok();
+            }
+            if allowed {
+                actions.insert(method.to_string(), serializer.metadata());
+            }
+        }
+        request.method_asked = None;
+        if !actions.is_empty() {
+            metadata["actions"] = serde_json::Value::Object(actions);
+        }
+        Response::ok(metadata)
     }
 
     /// DRF's `APIView.initial()` followed by the handler lookup.
@@ -352,20 +403,8 @@ impl APIView {
             return Ok(Arc::clone(handler));
         }
         if *method == Method::OPTIONS {
-            let mut metadata =
+            let metadata =
                 metadata::simple_metadata(self.name, self.description, &self.post_fields);
-            if let Some(serializer) = &self.serializer {
-                let fields = serializer.metadata();
-                let mut actions = serde_json::Map::new();
-                for method in [Method::PUT, Method::POST] {
-                    if self.handlers.iter().any(|(m, _)| *m == method) {
-                        actions.insert(method.to_string(), fields.clone());
-                    }
-                }
-                if !actions.is_empty() {
-                    metadata["actions"] = serde_json::Value::Object(actions);
-                }
-            }
             return Ok(Arc::new(move |_| {
                 let metadata = metadata.clone();
                 Box::pin(async move { Ok(Response::ok(metadata)) })

@@ -174,6 +174,11 @@ impl<R: ModelResource> ModelViewSet<R> {
             async move { viewset.list(request).await }
         });
         let viewset = Arc::clone(&this);
+        detail = detail.object_probe(Arc::new(move |request| {
+            let viewset = Arc::clone(&viewset);
+            Box::pin(async move { viewset.object(request).await.map(|_| ()) })
+        }));
+        let viewset = Arc::clone(&this);
         detail = detail.get(move |request| {
             let viewset = Arc::clone(&viewset);
             async move { viewset.retrieve(request).await }

@@ -415,7 +415,17 @@ async fn a_serializer_validates_as_drf_and_options_describes_it() {
         .await;
     anonymous.assert_unauthorized(not_provided());
 
-    let options = app.send(app.request("OPTIONS", "/snippets/")).await;
+    // Anonymous: POST is not for it, so no actions (DRF's determine_actions).
+    let anonymous = app.send(app.request("OPTIONS", "/snippets/")).await;
+    assert_eq!(anonymous.status, 200);
+    assert!(
+        anonymous.body.get("actions").is_none(),
+        "{}",
+        anonymous.text
+    );
+    let options = app
+        .send(app.request("OPTIONS", "/snippets/").bearer_auth(&access))
+        .await;
     assert_eq!(options.status, 200);
     assert_eq!(
         options.body["actions"],
