@@ -341,3 +341,13 @@ async fn token_endpoint_options_describe_their_fields_as_drf_does() {
         json!({"type": "string", "required": false, "read_only": true, "label": "Access"})
     );
 }
+
+/// The tutorial's API lives in the `snippets` example: the `portcullis` binary's own routes
+/// leave `/api/` and `/api/snippets/` unanswered.
+#[tokio::test]
+async fn the_portcullis_binary_keeps_api_a_404() {
+    let app = crate::helpers::spawn_app().await;
+    for path in ["/api/", "/api/snippets/", "/api/users/"] {
+        assert_eq!(app.get(path).await.status().as_u16(), 404, "{path}");
+    }
+}
