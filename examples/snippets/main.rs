@@ -56,7 +56,8 @@ diesel::allow_tables_to_appear_in_same_query!(snippets, users);
 diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// A snippet, with its owner's username (DRF's `ReadOnlyField(source="owner.username")`).
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = snippets)]
 struct Snippet {
     id: i32,
     title: String,
@@ -65,31 +66,9 @@ struct Snippet {
     language: String,
     style: String,
     owner_id: i32,
+    #[diesel(select_expression = users::username)]
     owner: String,
 }
-
-/// The columns of a `Snippet`, its owner joined.
-type SnippetColumns = (
-    snippets::id,
-    snippets::title,
-    snippets::code,
-    snippets::linenos,
-    snippets::language,
-    snippets::style,
-    snippets::owner_id,
-    users::username,
-);
-
-const SNIPPET_COLUMNS: SnippetColumns = (
-    snippets::id,
-    snippets::title,
-    snippets::code,
-    snippets::linenos,
-    snippets::language,
-    snippets::style,
-    snippets::owner_id,
-    users::username,
-);
 
 /// DRF's `ModelSerializer` of the tutorial: the fields with a model default are optional (left
 /// out when missing: an update keeps the row's value, a creation gets the model's default).
@@ -217,7 +196,7 @@ impl ModelResource for Snippets {
             let rows = rows
                 .then_order_by(snippets::created.asc())
                 .then_order_by(snippets::id.asc())
-                .select(SNIPPET_COLUMNS)
+                .select(Snippet::as_select())
                 .offset(window.offset)
                 .limit(window.limit)
                 .load::<Snippet>(conn)?;
@@ -312,7 +291,7 @@ fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<Snippet>> {
     snippets::table
         .inner_join(users::table.on(users::id.eq(snippets::owner_id)))
         .filter(snippets::id.eq(id))
-        .select(SNIPPET_COLUMNS)
+        .select(Snippet::as_select())
         .first(conn)
         .optional()
 }

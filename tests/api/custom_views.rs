@@ -179,23 +179,6 @@ struct Note {
     text: &'static str,
 }
 
-struct IsOwnerOrReadOnly;
-impl portcullis::rest::permissions::Permission for IsOwnerOrReadOnly {
-    fn has_permission(&self, _request: &portcullis::rest::Request) -> bool {
-        true
-    }
-    fn has_object_permission(
-        &self,
-        request: &portcullis::rest::Request,
-        object: &dyn std::any::Any,
-    ) -> bool {
-        portcullis::rest::permissions::is_safe(request.method())
-            || object
-                .downcast_ref::<Note>()
-                .is_some_and(|note| request.user.as_ref().map(|user| user.id) == Some(note.owner))
-    }
-}
-
 /// `GET`/`PUT /notes/<id>/` over two notes: 1 is vitor's (user 1), 2 is admin's (user 3).
 fn notes_view() -> APIView {
     use portcullis::rest::permissions::IsAuthenticatedOrReadOnly;
@@ -216,7 +199,7 @@ fn notes_view() -> APIView {
     APIView::new("Note")
         .permission_classes(vec![
             Arc::new(IsAuthenticatedOrReadOnly),
-            Arc::new(IsOwnerOrReadOnly),
+            Arc::new(IsOwnerOrReadOnly(|note: &Note| note.owner)),
         ])
         .get(|request| async move {
             let note = note(&request)?;

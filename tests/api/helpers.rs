@@ -584,3 +584,23 @@ pub fn run_portcullis(
     }
     child.wait_with_output().unwrap()
 }
+
+/// DRF tutorial part 4's `IsOwnerOrReadOnly` for objects of type `T`, whose owner's user id
+/// `owner` reads: anyone reads, only the owner writes.
+pub struct IsOwnerOrReadOnly<T: 'static>(pub fn(&T) -> i32);
+
+impl<T: 'static> portcullis::rest::permissions::Permission for IsOwnerOrReadOnly<T> {
+    fn has_permission(&self, _request: &portcullis::rest::Request) -> bool {
+        true
+    }
+    fn has_object_permission(
+        &self,
+        request: &portcullis::rest::Request,
+        object: &dyn std::any::Any,
+    ) -> bool {
+        portcullis::rest::permissions::is_safe(request.method())
+            || object.downcast_ref::<T>().is_some_and(|object| {
+                request.user.as_ref().map(|user| user.id) == Some((self.0)(object))
+            })
+    }
+}

@@ -2,14 +2,13 @@
 //! `ModelViewSet` of notes with owner permissions, pages, search and ordering, a
 //! `ReadOnlyModelViewSet` of users, and `DefaultRouter`'s root.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use portcullis::rest::filters::{Direction, like_pattern};
 use portcullis::rest::pagination::{PageNumberPagination, Window};
-use portcullis::rest::permissions::{IsAuthenticatedOrReadOnly, Permission, is_safe};
+use portcullis::rest::permissions::IsAuthenticatedOrReadOnly;
 use portcullis::rest::serializers::{Field, Serializer};
 use portcullis::rest::viewsets::{DefaultRouter, ListQuery, ModelResource, ModelViewSet};
 use portcullis::rest::{ApiError, Request};
@@ -236,20 +235,6 @@ impl ModelResource for People {
     }
 }
 
-/// DRF tutorial part 4's rule: anyone reads, only the owner writes.
-struct IsOwnerOrReadOnly;
-impl Permission for IsOwnerOrReadOnly {
-    fn has_permission(&self, _request: &Request) -> bool {
-        true
-    }
-    fn has_object_permission(&self, request: &Request, object: &dyn Any) -> bool {
-        is_safe(request.method())
-            || object.downcast_ref::<Note>().is_some_and(|note| {
-                request.user.as_ref().map(|user| user.id) == Some(note.owner_id)
-            })
-    }
-}
-
 async fn spawn_api() -> TestApp {
     let app = spawn_app_with_views(&[], |_| {
         DefaultRouter::new("/api/")
@@ -258,7 +243,7 @@ async fn spawn_api() -> TestApp {
                 ModelViewSet::new(Notes)
                     .permission_classes(vec![
                         Arc::new(IsAuthenticatedOrReadOnly),
-                        Arc::new(IsOwnerOrReadOnly),
+                        Arc::new(IsOwnerOrReadOnly(|note: &Note| note.owner_id)),
                     ])
                     .pagination(PageNumberPagination { page_size: 2 })
                     .search()
