@@ -269,7 +269,10 @@ impl APIView {
             && self.serializer.is_some()
             && !self.handlers.iter().any(|(m, _)| *m == Method::OPTIONS);
         let outcome = match handler {
-            Ok(_) if asks_what_it_may_do => Ok(self.options(policies, &mut request).await),
+            // Boxed: the rare OPTIONS path must not grow every request's future.
+            Ok(_) if asks_what_it_may_do => {
+                Ok(Box::pin(self.options(policies, &mut request)).await)
+            }
             Ok(handler) => handler(request).await,
             Err(error) => Err(error),
         };
