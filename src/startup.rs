@@ -76,11 +76,15 @@ impl Application {
         let state = web::Data::new(AppState::build(config, token_claims)?);
         let settings = Arc::new(state.api_settings());
         let server_settings = state.config.server.clone();
+        let proxies = web::Data::new(crate::rest::client::TrustedProxies(
+            state.config.pipeline.trusted_proxies.clone(),
+        ));
         let server = HttpServer::new(move || {
             let trusted = state.config.pipeline.trusted_proxies.clone();
             let allowed_hosts = Arc::new(state.config.server.allowed_hosts.clone());
             App::new()
                 .app_data(state.clone())
+                .app_data(proxies.clone())
                 .wrap(from_fn(move |request, next| {
                     check_host(Arc::clone(&allowed_hosts), request, next)
                 }))

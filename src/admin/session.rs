@@ -102,7 +102,7 @@ impl SessionStore {
         let (k, s) = (key.clone(), csrf_secret.clone());
         let started = db::run(&self.pool, move |conn| {
             conn.transaction(|conn| {
-                if users::locked_epoch(conn, user_id)? != Some(checked_epoch) {
+                if !users::epoch_holds(conn, user_id, checked_epoch)? {
                     return Ok(false);
                 }
                 if let Some(previous) = previous {

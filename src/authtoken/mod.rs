@@ -147,7 +147,7 @@ pub enum IssueError {
 /// again, unless it cannot be unsealed), a new key in multiple mode (the newest
 /// `max_per_user` kept). `regenerate` (`drf_create_token -r`) replaces every key of the user.
 /// `checked_epoch`: the user's token epoch as a password check read it; a key is issued only
-/// while it still holds (see `users::locked_epoch`).
+/// while it still holds (see `users::epoch_holds`).
 pub fn issue_key(
     conn: &mut DbConnection,
     sealer: &KeySealer,
@@ -183,7 +183,7 @@ fn issue_key_once(
     conn.transaction(|conn| {
         auth_tokens::begin_as_writer(conn)?;
         if let Some(epoch) = checked_epoch
-            && users::locked_epoch(conn, user_id)? != Some(epoch)
+            && !users::epoch_holds(conn, user_id, epoch)?
         {
             return Err(IssueError::SessionsEnded);
         }

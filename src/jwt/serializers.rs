@@ -152,7 +152,7 @@ impl TokenService {
         let (id, checked_epoch) = (user.id, user.tokens_valid_after);
         let recorded = db::run(self.accounts.pool(), move |conn| {
             conn.transaction(|conn| {
-                if users::locked_epoch(conn, id)? != Some(checked_epoch) {
+                if !users::epoch_holds(conn, id, checked_epoch)? {
                     return Ok(false);
                 }
                 match &family {
@@ -249,7 +249,7 @@ impl TokenService {
         let (id, checked_epoch) = (user.id, user.tokens_valid_after);
         let recorded = db::run(self.accounts.pool(), move |conn| {
             conn.transaction(|conn| {
-                if users::locked_epoch(conn, id)? != Some(checked_epoch) {
+                if !users::epoch_holds(conn, id, checked_epoch)? {
                     return Ok(false);
                 }
                 tokens::record_outstanding(conn, &record)?;

@@ -159,7 +159,7 @@ pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(St
     let now = now_seconds();
     conn.transaction(|conn| {
         // The epoch only ever moves forward, by a second at least: it is also the version a
-        // sign-in in flight compares (`locked_epoch`), so two changes within one second must
+        // sign-in in flight compares (`epoch_holds`), so two changes within one second must
         // differ. (Two updates, no read: a read-then-write transaction fails on SQLite.)
         diesel::update(
             users::table
@@ -183,19 +183,21 @@ pub fn end_all_sessions(conn: &mut DbConnection, id: i32) -> QueryResult<Vec<(St
     })
 }
 
-/// The user's token epoch, held until the transaction ends, so a credential recorded in the
-/// same transaction is either seen (and ended) by a logout everywhere that follows, or refused
-/// by one that came first: `FOR UPDATE` on PostgreSQL; on SQLite the transaction takes the
-/// write lock first (a no-op update), which serializes it with every other writer.
-pub fn locked_epoch(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i64>> {
+/// Whether the user's token epoch is still `checked` (what a password check read), holding it
+/// until the transaction ends, so a credential recorded in the same transaction is either seen
+/// (and ended) by a logout everywhere that follows, or refused by one that came first: `FOR
+/// UPDATE` on PostgreSQL; on SQLite the transaction takes the write lock first (a no-op
+/// update), which serializes it with every other writer.
+pub fn epoch_holds(conn: &mut DbConnection, id: i32, checked: i64) -> QueryResult<bool> {
     let query = users::table.find(id).select(users::tokens_valid_after);
-    match conn {
-        DbConnection::Postgresql(pg) => query.for_update().first(pg).optional(),
+    let epoch: Option<i64> = match conn {
+        DbConnection::Postgresql(pg) => query.for_update().first(pg).optional()?,
         DbConnection::Sqlite(sqlite) => {
             diesel::sql_query("UPDATE users SET id = id WHERE 1 = 0").execute(sqlite)?;
-            query.first(sqlite).optional()
+            query.first(sqlite).optional()?
         }
-    }
+    };
+    Ok(epoch == Some(checked))
 }
 
 pub fn touch_last_login(conn: &mut DbConnection, id: i32) -> QueryResult<()> {

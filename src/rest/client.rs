@@ -10,6 +10,10 @@ use std::net::IpAddr;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
+/// `TRUSTED_PROXIES`, as application data: what a view reads when it asks whether the client
+/// came over HTTPS (`Request::is_secure`).
+pub struct TrustedProxies(pub Vec<IpNet>);
+
 pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = peer_ip(request)?;
     // Most requests come straight from the client: no header to read.

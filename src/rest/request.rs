@@ -31,8 +31,6 @@ pub struct Request {
     response_headers: RefCell<Vec<(HeaderName, HeaderValue)>>,
     /// The view's object permission check, set by the dispatcher before the handler runs.
     pub(crate) object_check: Option<ObjectCheck>,
-    /// Whether the client's request came over HTTPS (here, or at a trusted proxy).
-    pub secure: bool,
     /// The method OPTIONS asks the permissions about (see `method`).
     pub(crate) method_asked: Option<Method>,
 }
@@ -59,15 +57,24 @@ impl Request {
             body_limits,
             response_headers: RefCell::new(Vec::new()),
             object_check: None,
-            secure: false,
             method_asked: None,
         }
+    }
+
+    /// Django's `is_secure()`: HTTPS here, or at a `TRUSTED_PROXIES` proxy (read only when a
+    /// view asks: no cost on requests that do not).
+    pub fn is_secure(&self) -> bool {
+        let trusted = self
+            .http
+            .app_data::<actix_web::web::Data<client::TrustedProxies>>()
+            .map_or(&[][..], |proxies| proxies.0.as_slice());
+        crate::rest::csrf::is_secure(&self.http, trusted)
     }
 
     /// Django's `build_absolute_uri()`: the scheme, the `Host` the client sent (checked against
     /// `ALLOWED_HOSTS` before any view runs), the path and the query string.
     pub fn build_absolute_uri(&self) -> String {
-        let scheme = if self.secure { "https" } else { "http" };
+        let scheme = if self.is_secure() { "https" } else { "http" };
         let host = self
             .http
             .headers()

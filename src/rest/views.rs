@@ -218,7 +218,6 @@ impl APIView {
         let http_for_page = http.clone();
         let mut request = Request::new(http, payload, client, settings.body_limits);
         request.client_bucket = client.map(|ip| settings.client_buckets.bucket(ip));
-        request.secure = crate::rest::csrf::is_secure(&request.http, &settings.trusted_proxies);
         let negotiated = negotiate(request.header("accept"));
         let renderer = negotiated.as_ref().copied().unwrap_or_default();
         let (outcome, added_headers) = self.run(&policies, negotiated, request).await;

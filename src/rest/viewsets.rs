@@ -85,6 +85,9 @@ pub trait ModelResource: Send + Sync + 'static {
     }
 }
 
+/// A count no list reaches, to read the page a request asks for before the real count is known.
+const UNCOUNTED: i64 = i64::MAX / 4;
+
 /// DRF's `ModelViewSet` (or `ReadOnlyModelViewSet`) over one resource.
 pub struct ModelViewSet<R: ModelResource> {
     resource: Arc<R>,
@@ -221,32 +224,27 @@ impl<R: ModelResource> ModelViewSet<R> {
                 page: None,
             };
             let (_, rows) = self.resource.list(&request, &query, everything).await?;
-            return Ok(Response::ok(self.represent_all(&request, &rows)));
+            return Ok(Response::ok(self.represent_all(&request, &rows).into()));
         };
-        // Counted first: a page past the end is 404 before any row is read.
-        let counted = Window {
-            offset: 0,
-            limit: 0,
-            page: None,
-        };
-        let (count, _) = self.resource.list(&request, &query, counted).await?;
+        // One round trip for the page asked for, checked against the count it came with (a
+        // page that is no number is refused before any query); only `last`, whose place needs
+        // the count, reads a second time.
+        let asked = pagination.window(&request, UNCOUNTED)?;
+        let (count, mut rows) = self.resource.list(&request, &query, asked).await?;
         let window = pagination.window(&request, count)?;
-        let (count, rows) = self.resource.list(&request, &query, window).await?;
+        if window != asked {
+            rows = self.resource.list(&request, &query, window).await?.1;
+        }
         let results = self.represent_all(&request, &rows);
-        Ok(Response::ok(pagination.response(
-            &request,
-            count,
-            &window,
-            results.as_array().cloned().unwrap_or_default(),
-        )))
+        Ok(Response::ok(
+            pagination.response(&request, count, &window, results),
+        ))
     }
 
-    fn represent_all(&self, request: &Request, rows: &[R::Object]) -> Value {
-        Value::Array(
-            rows.iter()
-                .map(|row| self.resource.represent(request, row))
-                .collect(),
-        )
+    fn represent_all(&self, request: &Request, rows: &[R::Object]) -> Vec<Value> {
+        rows.iter()
+            .map(|row| self.resource.represent(request, row))
+            .collect()
     }
 
     async fn create(&self, mut request: Request) -> Result<Response, ApiError> {

@@ -646,3 +646,24 @@ async fn search_and_ordering_filter_a_diesel_query_as_drf() {
         (400, json!(["Null characters are not allowed."]))
     );
 }
+
+/// Links are `https` only when the client came over HTTPS: said by a `TRUSTED_PROXIES` proxy's
+/// `X-Forwarded-Proto`, never by anyone else's.
+#[tokio::test]
+async fn pagination_links_take_https_only_from_a_trusted_proxy() {
+    let proxied = spawn_app_with_views(&[("TRUSTED_PROXIES", "127.0.0.1/32")], |_| {
+        paginated_views()
+    })
+    .await;
+    let direct = spawn_app_with_views(&[], |_| paginated_views()).await;
+    for (app, scheme) in [(&proxied, "https"), (&direct, "http")] {
+        let reply = app
+            .send(
+                app.request("GET", "/items/")
+                    .header("X-Forwarded-Proto", "https"),
+            )
+            .await;
+        let next = reply.body["next"].as_str().unwrap().to_string();
+        assert!(next.starts_with(&format!("{scheme}://")), "{next}");
+    }
+}

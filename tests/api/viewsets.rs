@@ -340,7 +340,16 @@ async fn a_model_viewset_answers_as_drfs_generic_views() {
     assert_eq!(page.body["previous"], format!("{base}/api/notes/"));
     assert_eq!(page.body["next"], json!(null));
     assert_eq!(page.body["results"][0]["id"], 3);
+    let last = send("GET", "/api/notes/?page=last", None, None).await;
+    assert_eq!(
+        (
+            last.body["results"][0]["id"].clone(),
+            last.body["next"].clone()
+        ),
+        (json!(3), json!(null))
+    );
     let bad_page = send("GET", "/api/notes/?page=3", None, None).await;
+
     bad_page.assert_error_without_challenge(404, json!({"detail": "Invalid page."}));
     let found = send("GET", "/api/notes/?search=FIRST", None, None).await;
     let ids: Vec<&Value> = found.body["results"]
