@@ -83,6 +83,7 @@ fn user() -> User {
         is_superuser: false,
         tokens_valid_after: 0,
         token_id: None,
+        password_tag: Default::default(),
     }
 }
 
@@ -181,7 +182,7 @@ fn token_validation(c: &mut Criterion) {
     });
     // The asymmetric algorithms next to HS256: verifying is what every request pays.
     for (name, algorithm, private_key) in asymmetric_keys() {
-        let keys = JwtKeys::load(algorithm, Some(&private_key), None).unwrap();
+        let keys = JwtKeys::load(algorithm, Some(&private_key), None, false).unwrap();
         let backend = TokenBackend::with_keys(keys, algorithm, 0, Default::default());
         let raw = access_token(&backend);
         group.bench_function(format!("parse_access_{name}"), |b| {
@@ -242,6 +243,7 @@ fn jwt_authentication(c: &mut Criterion) {
         stateless: false,
         token_types: vec![TokenType::Access],
         user_id_field: portcullis::jwt::tokens::UserIdField::Id,
+        password_claim: None,
     };
     let bearer = format!("Bearer {}", access_token(&backend));
     let request = request(&[("authorization", &bearer)], None);

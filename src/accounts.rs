@@ -227,6 +227,7 @@ mod tests {
                 is_superuser: false,
                 tokens_valid_after: 0,
                 token_id: None,
+                password_tag: Default::default(),
             });
             assert!(accounts.cached_users() <= MAX_CACHED_USERS);
         }

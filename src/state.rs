@@ -17,8 +17,10 @@ use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
 use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Families;
+use crate::jwt::jwks::JwksClient;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::revocations::RevokedFamilies;
+use crate::jwt::revoke::PasswordClaim;
 use crate::jwt::serializers::{TokenClaims, TokenService};
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
@@ -98,12 +100,17 @@ impl AppState {
             jwt.algorithm,
             jwt.signing_key.as_ref().map(Secret::expose),
             jwt.verifying_key.as_deref(),
+            jwt.jwk_url.is_some(),
         )
         .map_err(StartupError::Keys)?;
-        let backend = Arc::new(
+        let mut backend =
             TokenBackend::with_keys(keys, jwt.algorithm, jwt.leeway, jwt.audience.clone())
-                .with_claim_names(jwt.claim_names.clone()),
-        );
+                .with_claim_names(jwt.claim_names.clone());
+        if let Some(url) = &jwt.jwk_url {
+            let key_set = JwksClient::new(url, jwt.algorithm).map_err(StartupError::Keys)?;
+            backend = backend.with_key_set(Arc::new(key_set));
+        }
+        let backend = Arc::new(backend);
         let store = throttle_store(&config)?;
         // Never in the throttles' own store: a flood of throttle keys cannot push a lock out.
         let login_failures = Arc::new(LoginFailureLimiter::new(
@@ -127,8 +134,15 @@ impl AppState {
             reuse_grace: jwt.refresh_reuse_grace as i64,
             refresh_lifetime: (jwt.refresh_token_lifetime + jwt.leeway) as i64,
         });
+        let password_claim = jwt
+            .check_revoke_token
+            .then(|| PasswordClaim::new(jwt.revoke_token_claim.clone(), &config.secret_key))
+            .transpose()
+            .map_err(StartupError::Keys)?
+            .map(Arc::new);
         let tokens = Arc::new(TokenService {
             families,
+            password_claim,
             token_claims,
             backend: Arc::clone(&backend),
             accounts: Arc::clone(&accounts),
@@ -210,6 +224,7 @@ impl AppState {
             stateless: false,
             token_types: self.config.jwt.auth_token_classes.clone(),
             user_id_field: self.config.jwt.user_id_field,
+            password_claim: self.tokens.password_claim.clone(),
         }
     }
 

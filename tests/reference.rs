@@ -1077,6 +1077,15 @@ fn claim_shape(token: &str) -> Value {
                     if hex { "hex" } else { "chars" }
                 ))
             }
+            // The password claim of CHECK_REVOKE_TOKEN: simplejwt's is the MD5 of the hash,
+            // portcullis's a keyed MAC of it; both 32 uppercase hex characters.
+            "hash_password" => {
+                let tag = value.as_str().unwrap_or_default();
+                let upper_hex = tag
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c));
+                json!(format!("{} upper hex {upper_hex}", tag.len()))
+            }
             _ => value.clone(),
         };
         shape.insert(name.clone(), kept);
@@ -1933,6 +1942,148 @@ async fn auth_header_name_and_inactive_users_match_the_reference() {
     )
     .await
     .status(401);
+}
+
+/// Serves `document` at `/jwks.json` on a loopback port for the rest of the test process
+/// (std threads: PyJWKClient and portcullis each fetch it over HTTP/1.1).
+fn serve_key_set(document: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{document}",
+                document.len()
+            );
+        }
+    });
+    url
+}
+
+/// `JWK_URL`, side by side: two verify-only servers (EdDSA) taking their keys from the same key
+/// set by `kid`: a token whose `kid` is in the set, one whose `kid` is not, one with no `kid`,
+/// one signed by another key under a known `kid`: the same statuses and bodies.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwk_url_matches_the_reference() {
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let jwk = json!({
+        "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()),
+        "kid": "issuer-1", "use": "sig", "alg": "EdDSA",
+    });
+    let url = serve_key_set(json!({ "keys": [jwk] }).to_string());
+    let setup = Setup {
+        vars: vec![
+            ("JWT_ALGORITHM".into(), "EdDSA".into()),
+            ("JWT_JWK_URL".into(), url),
+        ],
+        signer: Signer::EdDsa(pair),
+        public_pem: None,
+        audience: None,
+        issuer: None,
+        _keys: None,
+    };
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    let claims = setup.claims(|_| {});
+    let with_kid = |signer: &Signer, kid: &str| {
+        signer.sign_with_header(&json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}), &claims)
+    };
+    s.same(
+        "hello with a token whose kid is in the set",
+        bearer(&with_kid(&setup.signer, "issuer-1")),
+    )
+    .await
+    .status(200);
+    s.same(
+        "hello with a token whose kid is not in the set",
+        bearer(&with_kid(&setup.signer, "issuer-2")),
+    )
+    .await
+    .status(401);
+    s.same(
+        "hello with a token without kid",
+        bearer(&setup.signer.sign(&claims)),
+    )
+    .await
+    .status(401);
+    let stranger = Signer::EdDsa(Ed25519KeyPair::generate().unwrap());
+    s.same(
+        "hello with another key's token under the set's kid",
+        bearer(&with_kid(&stranger, "issuer-1")),
+    )
+    .await
+    .status(401);
+    s.same(
+        "verify a token whose kid is in the set",
+        post(
+            "/api/token/verify/",
+            json!({"token": with_kid(&setup.signer, "issuer-1")}),
+        ),
+    )
+    .await
+    .status(200);
+}
+
+/// `CHECK_REVOKE_TOKEN`, side by side: the pair carries the password claim (same name and
+/// shape), each server's own token works, and a token without the claim, or with the other
+/// server's value (the MD5 of the hash there, a keyed MAC here), is `password_changed` on both.
+/// The refresh view: simplejwt 5.5 mints new tokens from a refresh token with no claim (a
+/// reference defect: they then fail on every view); portcullis refuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_revoke_token_matches_the_reference() {
+    let setup = Setup::hs256(&[("CHECK_REVOKE_TOKEN", "true")]);
+    let servers = Servers::start(&setup);
+    let s = &servers;
+    let pair = s
+        .same("obtain", obtain("vitor", PASSWORD))
+        .await
+        .status(200);
+    let access = pair.field("access");
+    s.each("hello with its own access token", |i| bearer(&access[i]))
+        .await
+        .status(200);
+    s.each("hello with the other server's access token", |i| {
+        bearer(&access[1 - i])
+    })
+    .await
+    .status(401)
+    .says("password_changed");
+    let without_claim = setup.signer.sign(&setup.claims(|_| {}));
+    s.same(
+        "hello with a token without the claim",
+        bearer(&without_claim),
+    )
+    .await
+    .status(401)
+    .says("The user's password has been changed.");
+    let refresh_without_claim = setup.signer.sign(&setup.claims(|c| {
+        c.insert("token_type".into(), "refresh".into());
+    }));
+    let req = post(
+        "/api/token/refresh/",
+        json!({"refresh": refresh_without_claim}),
+    );
+    let [reference, portcullis] = [s.send(0, &req).await, s.send(1, &req).await];
+    assert_eq!(
+        reference.status, 200,
+        "the reference now checks: {reference}"
+    );
+    assert_eq!(portcullis.status, 401, "{portcullis}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&portcullis.text).unwrap(),
+        json!({"detail": "The user's password has been changed.", "code": "password_changed"})
+    );
 }
 
 /// Django's `ALLOWED_HOSTS`, side by side: the same names served (exact, `.domain`, any case, a

@@ -16,6 +16,7 @@ use ipnet::IpNet;
 use crate::addresses::ClientBuckets;
 use crate::authtoken::KeyMode;
 use crate::db::DbSettings;
+use crate::jwt::jwks::JwksClient;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::tokens::{SlidingSettings, TokenType, UserIdField};
 use crate::jwt::{Audience, ClaimNames, JwtAlgorithm};
@@ -58,6 +59,9 @@ pub struct JwtSettings {
     pub signing_key: Option<Secret>,
     /// `JWT_VERIFYING_KEY(_FILE)`: a PEM public key (derived from the private key when unset).
     pub verifying_key: Option<String>,
+    /// `JWT_JWK_URL`: tokens are verified with the issuer's key set, by `kid` (instead of the
+    /// verifying key); the signing key, if any, still signs.
+    pub jwk_url: Option<String>,
     /// `JWT_AUDIENCE` / `JWT_ISSUER`.
     pub audience: Audience,
     /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
@@ -71,6 +75,11 @@ pub struct JwtSettings {
     pub check_user_is_active: bool,
     /// `UPDATE_LAST_LOGIN`: obtain sets the user's `last_login`.
     pub update_last_login: bool,
+    /// `CHECK_REVOKE_TOKEN`: new tokens carry `REVOKE_TOKEN_CLAIM` (a MAC of the password
+    /// hash), and a token issued for another password than the user's current one is refused.
+    pub check_revoke_token: bool,
+    /// `REVOKE_TOKEN_CLAIM`.
+    pub revoke_token_claim: String,
     /// `TOKEN_FAMILIES`: refresh families with reuse detection, access tokens that end with
     /// their family, the sessions API. Off: simplejwt's behaviour, to the letter.
     pub token_families: bool,
@@ -220,17 +229,25 @@ impl Config {
             ));
         }
         let verifying_key = vars.text_or_file("JWT_VERIFYING_KEY", "JWT_VERIFYING_KEY_FILE")?;
+        let jwk_url = vars.get("JWT_JWK_URL").filter(|url| !url.is_empty());
+        if let Some(url) = &jwk_url {
+            JwksClient::new(url, algorithm).map_err(|e| invalid("JWT_JWK_URL", e))?;
+        }
         // Loaded once here so that a key that does not fit stops startup, naming the variable.
-        JwtKeys::load(algorithm, signing_key.as_deref(), verifying_key.as_deref()).map_err(
-            |e| {
-                let name = if signing_key.is_some() && !algorithm.is_hmac() {
-                    "JWT_SIGNING_KEY"
-                } else {
-                    "JWT_VERIFYING_KEY"
-                };
-                invalid(name, e)
-            },
-        )?;
+        JwtKeys::load(
+            algorithm,
+            signing_key.as_deref(),
+            verifying_key.as_deref(),
+            jwk_url.is_some(),
+        )
+        .map_err(|e| {
+            let name = if signing_key.is_some() && !algorithm.is_hmac() {
+                "JWT_SIGNING_KEY"
+            } else {
+                "JWT_VERIFYING_KEY"
+            };
+            invalid(name, e)
+        })?;
         let config = Config {
             secret_key,
             secret_key_source,
@@ -242,6 +259,7 @@ impl Config {
                 algorithm,
                 signing_key: signing_key.map(Secret),
                 verifying_key,
+                jwk_url,
                 audience: Audience {
                     audience: vars.get("JWT_AUDIENCE").filter(|v| !v.is_empty()),
                     issuer: vars.get("JWT_ISSUER").filter(|v| !v.is_empty()),
@@ -252,6 +270,8 @@ impl Config {
                     .map_err(|e| invalid("AUTH_HEADER_NAME", e))?,
                 check_user_is_active: vars.boolean("CHECK_USER_IS_ACTIVE", true)?,
                 update_last_login: vars.boolean("UPDATE_LAST_LOGIN", false)?,
+                check_revoke_token: vars.boolean("CHECK_REVOKE_TOKEN", false)?,
+                revoke_token_claim: vars.string("REVOKE_TOKEN_CLAIM", "hash_password"),
                 token_families: vars.boolean("TOKEN_FAMILIES", true)?,
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 30)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
@@ -545,6 +565,41 @@ mod tests {
         let err = config_with(&[("AUTHENTICATION_CLASSES", "jwt,oauth")]).unwrap_err();
         assert_eq!(err.name, "AUTHENTICATION_CLASSES");
         assert!(err.message.contains("oauth"));
+    }
+
+    #[test]
+    fn a_key_set_url_needs_http_and_an_asymmetric_algorithm() {
+        for (vars, message) in [
+            (
+                &[("JWT_JWK_URL", "https://issuer.example/jwks.json")][..],
+                "HMAC",
+            ),
+            (
+                &[
+                    ("JWT_ALGORITHM", "EdDSA"),
+                    ("JWT_JWK_URL", "file:///etc/passwd"),
+                ][..],
+                "http",
+            ),
+            (
+                &[("JWT_ALGORITHM", "RS256"), ("JWT_JWK_URL", "not a url")][..],
+                "not a URL",
+            ),
+        ] {
+            let err = config_with(vars).unwrap_err();
+            assert_eq!(err.name, "JWT_JWK_URL");
+            assert!(err.message.contains(message), "{}", err.message);
+        }
+        // A verify-only instance: the key set is its only key.
+        let config = config_with(&[
+            ("JWT_ALGORITHM", "RS256"),
+            (
+                "JWT_JWK_URL",
+                "https://issuer.example/.well-known/jwks.json",
+            ),
+        ])
+        .unwrap();
+        assert!(config.jwt.signing_key.is_none());
     }
 
     #[test]

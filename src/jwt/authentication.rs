@@ -11,6 +11,7 @@ use crate::db;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::revocations::RevokedFamilies;
+use crate::jwt::revoke::PasswordClaim;
 use crate::jwt::tokens::{Token, TokenType, UserIdField};
 use crate::models::tokens;
 use crate::models::users::User;
@@ -36,6 +37,8 @@ pub struct JWTAuthentication {
     pub token_types: Vec<TokenType>,
     /// simplejwt's `USER_ID_FIELD`: what the user claim names.
     pub user_id_field: UserIdField,
+    /// simplejwt's `CHECK_REVOKE_TOKEN`: a token issued for another password is refused.
+    pub password_claim: Option<Arc<PasswordClaim>>,
 }
 
 /// The user a token's user claim names (by id or by username), `None` when there is none.
@@ -78,6 +81,7 @@ impl JWTAuthentication {
     /// none does, every class's reason.
     async fn validated_token(&self, raw: &[u8]) -> Result<Token, ApiError> {
         let raw = std::str::from_utf8(raw).unwrap_or("");
+        self.backend.prepare(raw).await;
         let mut messages = Vec::new();
         for &kind in &self.token_types {
             let checked = match Token::parse(raw, &self.backend, Some(kind), now()) {
@@ -139,7 +143,12 @@ impl JWTAuthentication {
             Some(user) if self.check_user_is_active && !user.is_active => {
                 Err(failure("User is inactive", "user_inactive"))
             }
-            Some(user) => Ok(user),
+            Some(user) => {
+                if let Some(claim) = &self.password_claim {
+                    claim.check(token, &user)?;
+                }
+                Ok(user)
+            }
         }
     }
 }
@@ -174,6 +183,7 @@ fn token_user(token: &Token) -> Result<User, ApiError> {
             .unwrap_or(false),
         tokens_valid_after: 0,
         token_id,
+        password_tag: Default::default(),
     })
 }
 

@@ -6,7 +6,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
 use crate::jwt::algorithms::JwtAlgorithm;
+use std::sync::Arc;
+
 use crate::jwt::exceptions::TokenError;
+use crate::jwt::jwks::JwksClient;
 use crate::jwt::keys::JwtKeys;
 
 pub type Claims = Map<String, Value>;
@@ -86,12 +89,21 @@ pub struct Audience {
     pub issuer: Option<String>,
 }
 
+/// What verifies signatures: the configured public key (or HMAC secret), or the issuer's key
+/// set by the token's `kid` (`JWT_JWK_URL`).
+enum Verifier {
+    Key(DecodingKey),
+    KeySet(Arc<JwksClient>),
+    /// Only while a key set is being attached (`with_key_set`): nothing verifies.
+    Nothing,
+}
+
 pub struct TokenBackend {
     algorithm: Algorithm,
     header: String,
     /// `None`: a verify-only instance.
     encoding_key: Option<EncodingKey>,
-    decoding_key: DecodingKey,
+    verifier: Verifier,
     validation: Validation,
     leeway: f64,
     audience: Audience,
@@ -135,11 +147,27 @@ impl TokenBackend {
             algorithm,
             header: URL_SAFE_NO_PAD.encode(header),
             encoding_key: keys.signing,
-            decoding_key: keys.verifying,
+            verifier: keys.verifying.map_or(Verifier::Nothing, Verifier::Key),
             validation,
             leeway: leeway as f64,
             audience,
             claim_names: ClaimNames::default(),
+        }
+    }
+
+    /// Verifies with the issuer's key set (`JWT_JWK_URL`) instead of the verifying key.
+    pub fn with_key_set(mut self, key_set: Arc<JwksClient>) -> TokenBackend {
+        self.verifier = Verifier::KeySet(key_set);
+        self
+    }
+
+    /// With a key set: fetches it when it cannot verify this token as it is (its `kid` is
+    /// new, or the set is stale), bounded in time. Call before `decode`; a no-op otherwise.
+    pub async fn prepare(&self, token: &str) {
+        if let Verifier::KeySet(key_set) = &self.verifier
+            && let Some(kid) = key_id(token)
+        {
+            key_set.prepare(&kid).await;
         }
     }
 
@@ -183,7 +211,18 @@ impl TokenBackend {
     /// Verifies signature and algorithm, then PyJWT's header checks and registered-claim checks
     /// (`exp`, `nbf`, `iat`, and the types of `jti` and `sub`).
     pub fn decode(&self, token: &str, now: f64) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+        let from_key_set;
+        let key = match &self.verifier {
+            Verifier::Key(key) => key,
+            Verifier::KeySet(key_set) => {
+                from_key_set = key_id(token)
+                    .and_then(|kid| key_set.key(&kid))
+                    .ok_or(TokenError::Invalid)?;
+                &*from_key_set
+            }
+            Verifier::Nothing => return Err(TokenError::Invalid),
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         if !supported_header(&data.header) {
             return Err(TokenError::Invalid);
@@ -237,6 +276,11 @@ impl TokenBackend {
         }
         Ok(())
     }
+}
+
+/// The token's `kid` header, as the key set's lookup key only (never a path or a URL).
+fn key_id(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
 }
 
 /// The `alg` header value (jsonwebtoken's `Debug` names match the JOSE names).

@@ -5,7 +5,8 @@
 //! key verifies, derived from the private key when not given. Only a public key: this instance
 //! verifies tokens and issues none. Every key is tried once at startup (a signature made and
 //! checked), so a key that does not fit the algorithm, or a public key that does not match the
-//! private one, stops startup instead of failing requests.
+//! private one, stops startup instead of failing requests. With `JWT_JWK_URL` the public keys
+//! come from the issuer's key set (`jwks`), and no key at all is needed here.
 
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
@@ -16,7 +17,8 @@ use crate::jwt::algorithms::JwtAlgorithm;
 pub struct JwtKeys {
     /// `None`: verify-only.
     pub signing: Option<EncodingKey>,
-    pub verifying: DecodingKey,
+    /// `None`: only with a key set (`JWT_JWK_URL`), which then verifies every token.
+    pub verifying: Option<DecodingKey>,
 }
 
 impl JwtKeys {
@@ -24,16 +26,18 @@ impl JwtKeys {
     pub fn hmac(secret: &[u8]) -> JwtKeys {
         JwtKeys {
             signing: Some(EncodingKey::from_secret(secret)),
-            verifying: DecodingKey::from_secret(secret),
+            verifying: Some(DecodingKey::from_secret(secret)),
         }
     }
 
     /// The keys for `algorithm` from the settings' texts (PEM, or an HMAC secret); errors say
-    /// which setting to fix.
+    /// which setting to fix. `key_set`: the public keys come from `JWT_JWK_URL`, so neither
+    /// key is required.
     pub fn load(
         algorithm: JwtAlgorithm,
         signing: Option<&str>,
         verifying: Option<&str>,
+        key_set: bool,
     ) -> Result<JwtKeys, String> {
         let alg = algorithm.jsonwebtoken();
         if algorithm.is_hmac() {
@@ -44,13 +48,16 @@ impl JwtKeys {
             .map(|pem| private_key(algorithm, pem.as_bytes()))
             .transpose()?;
         let verifying = match (verifying, &signing) {
-            (Some(pem), _) => public_key(algorithm, pem.as_bytes())?,
+            (Some(pem), _) => Some(public_key(algorithm, pem.as_bytes())?),
             (None, Some(private)) => {
                 let jwk = Jwk::from_encoding_key(private, alg)
                     .map_err(|e| format!("cannot derive the public key: {e}"))?;
-                DecodingKey::from_jwk(&jwk)
-                    .map_err(|e| format!("cannot derive the public key: {e}"))?
+                Some(
+                    DecodingKey::from_jwk(&jwk)
+                        .map_err(|e| format!("cannot derive the public key: {e}"))?,
+                )
             }
+            (None, None) if key_set => None,
             (None, None) => {
                 return Err("an asymmetric algorithm needs a signing or a verifying key".into());
             }
@@ -62,13 +69,13 @@ impl JwtKeys {
 
     /// Signs and verifies a probe, so a key that does not fit fails now.
     fn check(&self, alg: Algorithm) -> Result<(), String> {
-        let Some(signing) = &self.signing else {
+        let (Some(signing), Some(verifying)) = (&self.signing, &self.verifying) else {
             return Ok(());
         };
         let probe = b"portcullis key check";
         let signature = jsonwebtoken::crypto::sign(probe, signing, alg)
             .map_err(|e| format!("the private key does not sign with {alg:?}: {e}"))?;
-        let verified = jsonwebtoken::crypto::verify(&signature, probe, &self.verifying, alg)
+        let verified = jsonwebtoken::crypto::verify(&signature, probe, verifying, alg)
             .map_err(|e| format!("the public key does not verify with {alg:?}: {e}"))?;
         if !verified {
             return Err("the public key does not match the private key".into());

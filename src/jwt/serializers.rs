@@ -13,6 +13,7 @@ use crate::jwt::authentication::user_of;
 use crate::jwt::backends::TokenBackend;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::families::{self, Device, Families, Rotation};
+use crate::jwt::revoke::PasswordClaim;
 use crate::jwt::tokens::{Lifetimes, SlidingSettings, Token, TokenType, UserIdField};
 use crate::models::tokens::TokenRecord;
 use crate::models::tokens::{self, Blacklisting};
@@ -56,6 +57,9 @@ pub struct TokenService {
     /// With `TOKEN_FAMILIES`: refresh families, reuse detection, sessions that end.
     pub families: Option<Families>,
     pub token_claims: Option<TokenClaims>,
+    /// simplejwt's `CHECK_REVOKE_TOKEN`: new tokens carry the password claim; a refresh token
+    /// issued for another password than the user's current one is refused.
+    pub password_claim: Option<Arc<PasswordClaim>>,
 }
 
 impl TokenService {
@@ -80,11 +84,25 @@ impl TokenService {
             return;
         };
         for (name, value) in hook(user) {
-            let reserved =
-                RESERVED_CLAIMS.contains(&name.as_str()) || name == self.sliding.refresh_exp_claim;
+            let reserved = RESERVED_CLAIMS.contains(&name.as_str())
+                || name == self.sliding.refresh_exp_claim
+                || self
+                    .password_claim
+                    .as_ref()
+                    .is_some_and(|claim| claim.name == name);
             if !reserved {
                 token.claims.insert(name, value);
             }
+        }
+    }
+
+    /// The claims of a new refresh or sliding token besides portcullis's own: the project's,
+    /// then the password claim.
+    fn add_user_claims(&self, token: &mut Token, user: &User) {
+        self.name_user(token, user);
+        self.add_custom_claims(token, user);
+        if let Some(claim) = &self.password_claim {
+            claim.add(token, user);
         }
     }
 
@@ -136,8 +154,7 @@ impl TokenService {
         let user = self.credentials_user(data, device).await?;
         let issued_at = now_seconds();
         let mut refresh = Token::refresh_for_user(user.id, self.lifetimes, issued_at);
-        self.name_user(&mut refresh, &user);
-        self.add_custom_claims(&mut refresh, &user);
+        self.add_user_claims(&mut refresh, &user);
         let family = match &self.families {
             Some(families) => {
                 let (with_family, family) = families.start(refresh, user.id, device);
@@ -197,6 +214,11 @@ impl TokenService {
                     "No active account found for the given token.",
                 ));
             };
+            // Checked here too, unlike simplejwt 5.5 (whose refresh view mints new tokens from
+            // a refresh token of an old password, which then fail on every view).
+            if let Some(claim) = &self.password_claim {
+                claim.check(&refresh, &user)?;
+            }
             if self.ended_by_logout(&refresh, &user).await? {
                 return Err(TokenError::Blacklisted.into_api_error());
             }
@@ -241,8 +263,7 @@ impl TokenService {
         let user = self.credentials_user(data, device).await?;
         let issued_at = now_seconds();
         let mut token = Token::sliding_for_user(user.id, &self.sliding, issued_at);
-        self.name_user(&mut token, &user);
-        self.add_custom_claims(&mut token, &user);
+        self.add_user_claims(&mut token, &user);
         // Recorded as simplejwt's blacklist app records it (its `exp`), so it can be blacklisted.
         let record = self.record(&token, issued_at, Some(&user));
         let touch = self.update_last_login.then_some(user.id);
@@ -271,6 +292,7 @@ impl TokenService {
     pub async fn refresh_sliding(&self, data: Value) -> Result<Value, ApiError> {
         self.require_signing()?;
         let [raw] = char_fields(&expect_object(data)?, ["token"])?;
+        self.backend.prepare(&raw).await;
         let token = Token::parse(&raw, &self.backend, Some(TokenType::Sliding), now())
             .map_err(TokenError::into_api_error)?;
         if self.is_blacklisted(&token).await? {
@@ -296,10 +318,13 @@ impl TokenService {
             Some(user) => self.accounts.refetch(user.id).await?,
             None => None,
         };
-        if let Some(user) = user
-            && user.issued_before_epoch(token.issued_at())
-        {
-            return Err(TokenError::Blacklisted.into_api_error());
+        if let Some(user) = user {
+            if let Some(claim) = &self.password_claim {
+                claim.check(&token, &user)?;
+            }
+            if user.issued_before_epoch(token.issued_at()) {
+                return Err(TokenError::Blacklisted.into_api_error());
+            }
         }
         let slid = token.slid(&self.sliding, now_seconds());
         Ok(json!({ "token": self.sign(&slid)? }))
@@ -308,6 +333,7 @@ impl TokenService {
     /// `TokenVerifySerializer`: any valid token, unless it is blacklisted (then a 400).
     pub async fn verify(&self, data: Value) -> Result<Value, ApiError> {
         let [raw] = char_fields(&expect_object(data)?, ["token"])?;
+        self.backend.prepare(&raw).await;
         let token =
             Token::parse(&raw, &self.backend, None, now()).map_err(TokenError::into_api_error)?;
         if self.is_blacklisted(&token).await? || self.family_revoked(&token).await? {
@@ -349,6 +375,7 @@ impl TokenService {
         presented: Presented,
     ) -> Result<Token, ApiError> {
         let [raw] = char_fields(&expect_object(data)?, [field])?;
+        self.backend.prepare(&raw).await;
         let token = Token::parse(&raw, &self.backend, Some(TokenType::Refresh), now())
             .map_err(TokenError::into_api_error)?;
         if self.is_blacklisted(&token).await? {

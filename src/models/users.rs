@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
+use sha2::{Digest, Sha256};
 
 use crate::clock::now_seconds;
 use crate::db::DbConnection;
@@ -24,6 +25,28 @@ pub struct User {
     #[diesel(select_expression = diesel::dsl::sql::<Nullable<Text>>("NULL"))]
     #[diesel(select_expression_type = diesel::expression::SqlLiteral<Nullable<Text>>)]
     pub token_id: Option<String>,
+    /// A digest of the stored password hash (`CHECK_REVOKE_TOKEN` compares a keyed MAC of it):
+    /// it changes with the password, wherever the password was changed.
+    #[diesel(column_name = password, deserialize_as = String)]
+    pub password_tag: PasswordTag,
+}
+
+/// SHA-256 of a user's stored password hash: changes whenever the password does (a new salt
+/// each time), and gives nothing of the hash away. All zeros for a user no row stands behind
+/// (a stateless token's user).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct PasswordTag(pub [u8; 32]);
+
+impl From<String> for PasswordTag {
+    fn from(hash: String) -> PasswordTag {
+        PasswordTag(Sha256::digest(hash.as_bytes()).into())
+    }
+}
+
+impl std::fmt::Debug for PasswordTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordTag(..)")
+    }
 }
 
 impl User {

@@ -260,6 +260,7 @@ impl TestApp {
             jwt.algorithm,
             jwt.signing_key.as_ref().map(|key| key.expose()),
             jwt.verifying_key.as_deref(),
+            false,
         )
         .unwrap();
         portcullis::jwt::TokenBackend::with_keys(keys, jwt.algorithm, 0, Default::default())

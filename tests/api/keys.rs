@@ -383,3 +383,87 @@ async fn tokens_can_name_their_user_by_username() {
     let reply = app.hello_with_token(&inactive).await;
     assert_eq!(reply.body["code"], "user_inactive");
 }
+
+/// `CHECK_REVOKE_TOKEN`: new tokens carry the password claim (32 uppercase hex characters,
+/// as simplejwt's, but a keyed MAC, not the MD5 of the hash); once the password changes, however
+/// it changed (here straight in the table, as Django's admin would, with no token epoch moved),
+/// every token issued for the old one is refused with simplejwt's `password_changed`: access,
+/// refresh (which simplejwt 5.5 lets through) and sliding tokens alike.
+#[tokio::test]
+async fn check_revoke_token_refuses_the_tokens_of_an_old_password() {
+    let app = spawn_app_with(&[
+        ("CHECK_REVOKE_TOKEN", "true"),
+        ("REVOKE_TOKEN_CLAIM", "pwd"),
+        ("AUTH_TOKEN_CLASSES", "access,sliding"),
+        ("USER_CACHE_TTL_MS", "0"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    let sliding = app
+        .post(
+            "/api/token/sliding/",
+            json!({"username": "vitor", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(sliding.status, 200, "{}", sliding.text);
+    let sliding = sliding.body["token"].as_str().unwrap().to_string();
+    let tag = claims(&refresh)["pwd"].as_str().unwrap().to_string();
+    assert_eq!(tag.len(), 32);
+    assert!(
+        tag.chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    );
+    assert_eq!(claims(&access)["pwd"], tag.as_str());
+    assert_eq!(claims(&sliding)["pwd"], tag.as_str());
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    app.hello_with_token(&sliding)
+        .await
+        .assert_json(200, hello_world());
+
+    let changed = json!({
+        "detail": "The user's password has been changed.",
+        "code": "password_changed",
+    });
+    // A token with no claim (issued before the setting was on) or a wrong one.
+    for forged in [
+        app.forge("access", "1"),
+        app.sign(with_claim(
+            valid_claims("access", "1"),
+            "pwd",
+            json!(tag.to_lowercase()),
+        )),
+        app.sign(with_claim(valid_claims("access", "1"), "pwd", json!(null))),
+    ] {
+        app.hello_with_token(&forged)
+            .await
+            .assert_unauthorized(changed.clone());
+    }
+
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    let new_hash = portcullis::hashers::hash_password("another-Passw0rd", 4).unwrap();
+    portcullis::models::users::set_password(&mut conn, "vitor", &new_hash)
+        .unwrap()
+        .unwrap();
+    app.hello_with_token(&access)
+        .await
+        .assert_unauthorized(changed.clone());
+    app.hello_with_token(&sliding)
+        .await
+        .assert_unauthorized(changed.clone());
+    app.refresh(&refresh)
+        .await
+        .assert_unauthorized(changed.clone());
+    app.post("/api/token/sliding/refresh/", json!({"token": sliding}))
+        .await
+        .assert_unauthorized(changed.clone());
+    // The new password's tokens carry the new claim and work.
+    let (refresh, access) = app.obtain("vitor", "another-Passw0rd").await;
+    assert_ne!(claims(&access)["pwd"], tag.as_str());
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    assert_eq!(app.refresh(&refresh).await.status, 200);
+}

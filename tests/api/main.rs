@@ -13,6 +13,7 @@ mod families;
 mod hardening;
 mod hello;
 mod helpers;
+mod jwks;
 mod keys;
 mod login_failures;
 mod production;

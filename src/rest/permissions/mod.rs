@@ -179,6 +179,7 @@ mod tests {
             is_superuser: false,
             tokens_valid_after: 0,
             token_id: None,
+            password_tag: Default::default(),
         })
     }
 

@@ -1,0 +1,245 @@
+//! simplejwt's `JWK_URL` (PyJWT's `PyJWKClient`): tokens are verified with the public key their
+//! `kid` names in a JSON Web Key Set fetched over HTTP(S) from the service that issues them.
+//!
+//! What differs from `PyJWKClient`, on purpose:
+//! - an unknown `kid` fetches the set again at most once a minute (`PyJWKClient` fetches on
+//!   every unknown `kid`, so a stream of made-up ones becomes a stream of requests to the
+//!   issuer), and while one request fetches, others wait for that fetch instead of starting
+//!   their own;
+//! - a fetch is bounded (5 s, 512 KiB): a slow or hostile endpoint costs a token a 401, never
+//!   a hang;
+//! - a set older than five minutes (`PyJWKClient`'s lifespan) is fetched again when a token
+//!   needs it; while that fails, the last set keeps verifying (an issuer's outage logs nobody
+//!   out), and a key the issuer removed stops verifying with the first fetch that succeeds;
+//! - a key is used only with the configured algorithm (pinned): a JWK of another key type,
+//!   curve, `alg` or `use` is left out of the set, as is a JWK without `kid`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use serde_json::Value;
+
+use crate::jwt::algorithms::JwtAlgorithm;
+
+/// How long a fetched set is used before a token makes it fetch again (`PyJWKClient`'s).
+const FRESH_FOR: Duration = Duration::from_secs(300);
+/// Fetches for a `kid` the set does not have: at most one per this interval.
+const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(60);
+/// Fetches of a stale set, or of a set never fetched, while the endpoint fails: at most one
+/// per this interval after the last one ended.
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// The whole fetch: connect, answer, body.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest set read: a key set is a few KiB.
+const MAX_BODY: usize = 512 * 1024;
+
+pub struct JwksClient {
+    url: String,
+    algorithm: JwtAlgorithm,
+    http: reqwest::Client,
+    keys: RwLock<KeySet>,
+    /// Held while fetching: one fetch at a time.
+    attempts: tokio::sync::Mutex<Attempts>,
+}
+
+/// When the last fetches happened, for their rate limits.
+#[derive(Default)]
+struct Attempts {
+    last_ended: Option<Instant>,
+    last_for_unknown_kid: Option<Instant>,
+}
+
+/// Why a token needs the set fetched.
+enum Reason {
+    /// Never fetched, or older than `FRESH_FOR`.
+    Stale,
+    /// Fresh, but without the token's `kid`.
+    UnknownKid,
+}
+
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    fetched_at: Option<Instant>,
+}
+
+impl KeySet {
+    fn is_fresh(&self) -> bool {
+        self.fetched_at
+            .is_some_and(|fetched| fetched.elapsed() < FRESH_FOR)
+    }
+}
+
+impl JwksClient {
+    /// A client for `url` (checked: http or https), verifying `algorithm` tokens.
+    pub fn new(url: &str, algorithm: JwtAlgorithm) -> Result<JwksClient, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err("must be an http:// or https:// URL".into());
+        }
+        if algorithm.is_hmac() {
+            return Err(format!(
+                "a key set holds public keys; {algorithm:?} is an HMAC algorithm \
+                 (JWT_ALGORITHM must be RS*, PS*, ES* or EdDSA)"
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            // One fetch a minute at most: no connection is worth keeping.
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(JwksClient {
+            url: url.to_string(),
+            algorithm,
+            http,
+            keys: RwLock::new(KeySet::default()),
+            attempts: tokio::sync::Mutex::new(Attempts::default()),
+        })
+    }
+
+    /// The key `kid` names in the set fetched last, if any.
+    pub fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let keys = self.keys.read().ok()?;
+        keys.keys.get(kid).cloned()
+    }
+
+    /// Makes sure the set is one a token naming `kid` can be verified with: fetched again
+    /// when it does not have `kid` (at most once a minute) or is stale or missing (retried
+    /// every few seconds while the endpoint fails). Returns when the fetch it waited for ended.
+    pub async fn prepare(&self, kid: &str) {
+        if self.fetch_needed(kid).is_none() {
+            return;
+        }
+        // A token the set can verify, stale as it is, never waits for another's fetch.
+        let mut attempts = if self.key(kid).is_some() {
+            match self.attempts.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return,
+            }
+        } else {
+            self.attempts.lock().await
+        };
+        // Another request may have fetched while this one waited.
+        match self.fetch_needed(kid) {
+            None => return,
+            Some(Reason::Stale) => {
+                if attempts
+                    .last_ended
+                    .is_some_and(|ended| ended.elapsed() < RETRY_INTERVAL)
+                {
+                    return;
+                }
+            }
+            Some(Reason::UnknownKid) => {
+                if attempts
+                    .last_for_unknown_kid
+                    .is_some_and(|started| started.elapsed() < UNKNOWN_KID_INTERVAL)
+                {
+                    return;
+                }
+                attempts.last_for_unknown_kid = Some(Instant::now());
+            }
+        }
+        let fetched = self.fetch().await;
+        attempts.last_ended = Some(Instant::now());
+        match fetched {
+            Ok(keys) => {
+                log::info!(
+                    "JWT_JWK_URL: {} key(s) for {:?} from {}",
+                    keys.len(),
+                    self.algorithm,
+                    self.url
+                );
+                if let Ok(mut set) = self.keys.write() {
+                    *set = KeySet {
+                        keys,
+                        fetched_at: Some(Instant::now()),
+                    };
+                }
+            }
+            Err(error) => log::warn!("JWT_JWK_URL: cannot fetch {}: {error}", self.url),
+        }
+    }
+
+    /// `None`: the set can verify `kid` as it is.
+    fn fetch_needed(&self, kid: &str) -> Option<Reason> {
+        let keys = self.keys.read().ok()?;
+        if !keys.is_fresh() {
+            return Some(Reason::Stale);
+        }
+        (!keys.keys.contains_key(kid)).then_some(Reason::UnknownKid)
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
+        let mut response = self
+            .http
+            .get(&self.url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("the endpoint answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(format!("the key set is larger than {MAX_BODY} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let document: Value =
+            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        let Some(Value::Array(entries)) = document.get("keys") else {
+            return Err("no \"keys\" list".into());
+        };
+        let mut keys = HashMap::new();
+        for entry in entries {
+            // A key of another kind, or one this version cannot read, is only left out.
+            let Ok(jwk) = serde_json::from_value::<Jwk>(entry.clone()) else {
+                continue;
+            };
+            if let Some((kid, key)) = self.usable(&jwk) {
+                keys.insert(kid, Arc::new(key));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The JWK's `kid` and key, when it is a signing key for the configured algorithm.
+    fn usable(&self, jwk: &Jwk) -> Option<(String, DecodingKey)> {
+        let kid = jwk.common.key_id.clone()?;
+        if matches!(&jwk.common.public_key_use, Some(usage) if *usage != PublicKeyUse::Signature) {
+            return None;
+        }
+        let alg = self.algorithm.jsonwebtoken();
+        // The JOSE names: jsonwebtoken's `Debug` spells both enums that way.
+        if let Some(declared) = jwk.common.key_algorithm
+            && format!("{declared:?}") != format!("{alg:?}")
+        {
+            return None;
+        }
+        let fits = match (&jwk.algorithm, self.algorithm) {
+            (AlgorithmParameters::RSA(_), _) => self.algorithm.family() == "RSA",
+            (AlgorithmParameters::EllipticCurve(ec), JwtAlgorithm::ES256) => {
+                ec.curve == EllipticCurve::P256
+            }
+            (AlgorithmParameters::EllipticCurve(ec), JwtAlgorithm::ES384) => {
+                ec.curve == EllipticCurve::P384
+            }
+            (AlgorithmParameters::OctetKeyPair(okp), JwtAlgorithm::EdDSA) => {
+                okp.curve == EllipticCurve::Ed25519
+            }
+            _ => false,
+        };
+        if !fits {
+            return None;
+        }
+        DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+    }
+}
