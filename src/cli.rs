@@ -69,4 +69,35 @@ pub enum Command {
     Flushexpiredtokens,
     /// Delete expired administrator sessions (Django's clearsessions).
     Clearsessions,
+    /// The signing key ring: generate, activate, rotate, retire and list keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// A new key, published but not yet signing.
+    Generate {
+        /// EdDSA, ES256, RS256 or HS256.
+        #[arg(long, default_value = "EdDSA")]
+        algorithm: String,
+    },
+    /// Make a key the one that signs (instances follow within KEY_RING_TTL_MS).
+    Activate { kid: String },
+    /// Generate a key and make it the one that signs, in one step.
+    Rotate {
+        #[arg(long, default_value = "EdDSA")]
+        algorithm: String,
+    },
+    /// Stop a key verifying; refused while tokens it signed can still be valid.
+    Retire {
+        kid: String,
+        /// Retire it even so (its tokens stop working at once).
+        #[arg(long)]
+        force: bool,
+    },
+    /// The keys: kid, algorithm, state, created, activated.
+    List,
 }

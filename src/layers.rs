@@ -5,6 +5,7 @@
 /// Top-level modules, lowest first. A module may use only modules listed before it.
 const LAYERS: &[&str] = &[
     "clock",
+    "sealing",
     "logging",
     "events",
     "addresses",
@@ -21,6 +22,7 @@ const LAYERS: &[&str] = &[
     "config",
     "state",
     "health",
+    "well_known",
     "urls",
     "startup",
     "cli",

@@ -20,6 +20,8 @@ mod layers;
 pub mod logging;
 pub mod models;
 pub mod rest;
+pub mod sealing;
 pub mod startup;
 pub mod state;
 pub mod urls;
+pub mod well_known;

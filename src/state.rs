@@ -2,6 +2,7 @@
 //! settings' class lists turned into the trait objects the dispatcher runs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::accounts::Accounts;
 use crate::admin::Admin;
@@ -21,6 +22,7 @@ use crate::jwt::jwks::JwksClient;
 use crate::jwt::keys::JwtKeys;
 use crate::jwt::revocations::RevokedFamilies;
 use crate::jwt::revoke::PasswordClaim;
+use crate::jwt::ring::KeyRing;
 use crate::jwt::serializers::{TokenClaims, TokenService};
 use crate::jwt::tokens::Lifetimes;
 use crate::rest::ApiSettings;
@@ -73,6 +75,8 @@ pub struct AppState {
     pub auth_tokens: Arc<AuthTokens>,
     pub sessions: Arc<SessionStore>,
     pub admin: Arc<Admin>,
+    /// The signing key ring (published at `/.well-known/jwks.json`).
+    pub key_ring: Arc<KeyRing>,
 }
 
 impl AppState {
@@ -110,7 +114,16 @@ impl AppState {
             let key_set = JwksClient::new(url, jwt.algorithm).map_err(StartupError::Keys)?;
             backend = backend.with_key_set(Arc::new(key_set));
         }
-        let backend = Arc::new(backend);
+        let ring = Arc::new(
+            KeyRing::load(
+                pool.clone(),
+                &config.secret_key,
+                jwt.longest_token_lifetime(),
+            )
+            .map_err(StartupError::Keys)?,
+        );
+        KeyRing::watch(&ring, jwt.key_ring_ttl.max(Duration::from_millis(100)));
+        let backend = Arc::new(backend.with_key_ring(Arc::clone(&ring)));
         let store = throttle_store(&config)?;
         // Never in the throttles' own store: a flood of throttle keys cannot push a lock out.
         let login_failures = Arc::new(LoginFailureLimiter::new(
@@ -198,6 +211,7 @@ impl AppState {
             login_failures,
             revoked,
             auth_tokens,
+            key_ring: ring,
         })
     }
 

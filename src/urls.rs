@@ -7,11 +7,11 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::health;
 use crate::hello::hello_view;
 use crate::jwt::views::token_views;
 use crate::rest::{APIView, ApiSettings};
 use crate::state::AppState;
+use crate::{health, well_known};
 
 const NOT_FOUND_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n";
 
@@ -64,6 +64,11 @@ pub fn configure(
         web::resource("/healthz")
             .route(web::get().to(health::healthz))
             .route(web::head().to(health::healthz)),
+    );
+    cfg.service(
+        web::resource("/.well-known/jwks.json")
+            .route(web::get().to(well_known::jwks))
+            .route(web::head().to(well_known::jwks)),
     );
     cfg.service(
         web::resource("/readyz")

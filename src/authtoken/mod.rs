@@ -24,7 +24,8 @@ use crate::db::{self, DbConnection};
 use crate::models::auth_tokens;
 use crate::models::users::{self, User};
 use crate::rest::ApiError;
-use keys::{KeySealer, digest, new_key};
+use crate::sealing::Sealer;
+use keys::{digest, new_key};
 
 /// `TOKEN_AUTH_KEYS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,7 @@ const MAX_CACHED_KEYS: usize = 100_000;
 pub struct AuthTokens {
     pub accounts: Arc<Accounts>,
     pub mode: KeyMode,
-    sealer: Arc<KeySealer>,
+    sealer: Arc<Sealer>,
     /// digest -> (user id, when read, and in Unix seconds): a key revoked elsewhere works at
     /// most `ttl` longer.
     cache: Mutex<HashMap<String, (i32, Instant, i64)>>,
@@ -58,7 +59,7 @@ impl AuthTokens {
         Ok(AuthTokens {
             accounts,
             mode,
-            sealer: Arc::new(KeySealer::new(secret_key)?),
+            sealer: Arc::new(keys::sealer(secret_key)?),
             cache: Mutex::new(HashMap::new()),
             ttl,
         })
@@ -150,7 +151,7 @@ pub enum IssueError {
 /// while it still holds (see `users::epoch_holds`).
 pub fn issue_key(
     conn: &mut DbConnection,
-    sealer: &KeySealer,
+    sealer: &Sealer,
     mode: KeyMode,
     user_id: i32,
     regenerate: bool,
@@ -174,7 +175,7 @@ fn is_contention(error: &diesel::result::Error) -> bool {
 
 fn issue_key_once(
     conn: &mut DbConnection,
-    sealer: &KeySealer,
+    sealer: &Sealer,
     mode: KeyMode,
     user_id: i32,
     regenerate: bool,

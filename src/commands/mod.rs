@@ -1,5 +1,6 @@
 //! Runs the command-line commands.
 
+pub mod keys;
 pub mod serve;
 pub mod sessions;
 pub mod users;
@@ -90,6 +91,7 @@ pub fn run_project(command: Command, config: Config, project: Project) -> Result
         Command::Deactivate { username } => users::set_active(&config, &username, false),
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
         Command::Clearsessions => sessions::clearsessions(&config),
+        Command::Keys { action } => keys::run(&config, action),
     }
 }
 

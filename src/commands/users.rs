@@ -9,7 +9,7 @@ use crate::hashers::hash_password;
 use diesel::Connection;
 
 use crate::authtoken::issue_key;
-use crate::authtoken::keys::KeySealer;
+use crate::authtoken::keys;
 use crate::clock::now_seconds;
 use crate::events::SecurityEvent;
 use crate::models::{families, tokens, users};
@@ -200,7 +200,7 @@ pub fn drf_create_token(
     let id = users::id_by_username(&mut conn, username)
         .map_err(CommandError::database("find the user"))?
         .ok_or_else(|| CommandError::refused(format!("user '{username}' does not exist")))?;
-    let sealer = KeySealer::new(&config.secret_key).map_err(CommandError::refused)?;
+    let sealer = keys::sealer(&config.secret_key).map_err(CommandError::refused)?;
     let key = issue_key(
         &mut conn,
         &sealer,

@@ -87,6 +87,8 @@ pub struct JwtSettings {
     pub refresh_reuse_grace: u64,
     /// `REVOCATION_TTL_MS`: how stale this instance's set of revoked families may be.
     pub revocation_ttl: Duration,
+    /// `KEY_RING_TTL_MS`: how soon an instance sees a change of the signing key ring.
+    pub key_ring_ttl: Duration,
     /// `TOKEN_COOKIE`: browser mode, the refresh token in an `HttpOnly` cookie.
     pub token_cookie: bool,
     /// `USER_ID_FIELD`: the user claim holds the id (default) or the username.
@@ -98,6 +100,19 @@ pub struct JwtSettings {
     /// `SLIDING_TOKEN_LIFETIME`, `SLIDING_TOKEN_REFRESH_LIFETIME`,
     /// `SLIDING_TOKEN_REFRESH_EXP_CLAIM`.
     pub sliding: SlidingSettings,
+}
+
+impl JwtSettings {
+    /// The longest any token lives (refresh, sliding refresh or access lifetime), with the
+    /// leeway: how long a key that signed a token may still be needed to verify it.
+    pub fn longest_token_lifetime(&self) -> i64 {
+        let longest = self
+            .refresh_token_lifetime
+            .max(self.access_token_lifetime)
+            .max(self.sliding.refresh_lifetime as u64)
+            .max(self.sliding.lifetime as u64);
+        (longest + self.leeway) as i64
+    }
 }
 
 /// DRF's `REST_FRAMEWORK` settings: the default class lists and request limits.
@@ -275,6 +290,7 @@ impl Config {
                 token_families: vars.boolean("TOKEN_FAMILIES", true)?,
                 refresh_reuse_grace: vars.parse("REFRESH_REUSE_GRACE_SECONDS", 30)?,
                 revocation_ttl: vars.millis("REVOCATION_TTL_MS", 1000)?,
+                key_ring_ttl: vars.millis("KEY_RING_TTL_MS", 5000)?,
                 token_cookie: vars.boolean("TOKEN_COOKIE", false)?,
                 user_id_field: vars.parse("USER_ID_FIELD", UserIdField::Id)?,
                 claim_names: ClaimNames {

@@ -650,13 +650,20 @@ where
     F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get()?;
-        let deadline = conn.call_deadline;
-        conn.within(deadline, query)
-    })
-    .await
-    .map_err(|e| DbError::Unavailable(e.to_string()))?
+    actix_web::web::block(move || run_blocking(&pool, query))
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))?
+}
+
+/// `run` on the calling thread, for threads of their own (never the async executor): the same
+/// pool and deadline.
+pub fn run_blocking<T>(
+    pool: &DbPool,
+    query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> Result<T, DbError> {
+    let mut conn = pool.get()?;
+    let deadline = conn.call_deadline;
+    conn.within(deadline, query)
 }
 
 /// A connection that broke under a query (the database went away) is an outage, not a bug: 503.

@@ -73,6 +73,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_jwk -> Text,
+        sealed_private_key -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(outstanding_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(token_families -> users (user_id));
@@ -83,5 +95,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     blacklisted_tokens,
     sessions,
     token_families,
-    auth_tokens
+    auth_tokens,
+    signing_keys
 );

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::jwt::exceptions::TokenError;
 use crate::jwt::jwks::JwksClient;
 use crate::jwt::keys::JwtKeys;
+use crate::jwt::ring::KeyRing;
 
 pub type Claims = Map<String, Value>;
 
@@ -104,6 +105,8 @@ pub struct TokenBackend {
     /// `None`: a verify-only instance.
     encoding_key: Option<EncodingKey>,
     verifier: Verifier,
+    /// The signing key ring, when the database has one (it then signs and picks keys by kid).
+    ring: Option<Arc<KeyRing>>,
     validation: Validation,
     leeway: f64,
     audience: Audience,
@@ -148,6 +151,7 @@ impl TokenBackend {
             header: URL_SAFE_NO_PAD.encode(header),
             encoding_key: keys.signing,
             verifier: keys.verifying.map_or(Verifier::Nothing, Verifier::Key),
+            ring: None,
             validation,
             leeway: leeway as f64,
             audience,
@@ -171,9 +175,19 @@ impl TokenBackend {
         }
     }
 
-    /// Whether this instance can issue tokens (it has a signing key).
+    /// Signs with the ring's active key once there is one, and verifies by `kid` with its keys.
+    pub fn with_key_ring(mut self, ring: Arc<KeyRing>) -> TokenBackend {
+        self.ring = Some(ring);
+        self
+    }
+
+    /// Whether this instance can issue tokens (it has a signing key, or the ring one).
     pub fn can_sign(&self) -> bool {
         self.encoding_key.is_some()
+            || self
+                .ring
+                .as_ref()
+                .is_some_and(|ring| ring.state().signing.is_some())
     }
 
     /// Signs the claims, keeping their order, under the header `{"alg":"HS256","typ":"JWT"}`,
@@ -181,7 +195,20 @@ impl TokenBackend {
     /// `None` on a verify-only instance, or when the signer refuses (never with a key that
     /// passed the startup check).
     pub fn encode(&self, claims: &Claims) -> Option<String> {
-        let key = self.encoding_key.as_ref()?;
+        let ring = self.ring.as_ref().map(|ring| ring.state());
+        let ring_key = ring.as_ref().and_then(|ring| ring.signing.as_ref());
+        let (header, key, algorithm) = match ring_key {
+            Some(ring_key) => (
+                ring_key.header.as_str(),
+                &ring_key.encoding,
+                ring_key.algorithm.jsonwebtoken(),
+            ),
+            None => (
+                self.header.as_str(),
+                self.encoding_key.as_ref()?,
+                self.algorithm,
+            ),
+        };
         let renamed;
         let claims = if self.claim_names.is_default() {
             claims
@@ -203,27 +230,57 @@ impl TokenBackend {
             claims
         };
         let payload = serde_json::to_vec(claims).ok()?;
-        let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
-        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, self.algorithm).ok()?;
+        let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, algorithm).ok()?;
         Some(format!("{message}.{signature}"))
     }
 
     /// Verifies signature and algorithm, then PyJWT's header checks and registered-claim checks
     /// (`exp`, `nbf`, `iat`, and the types of `jti` and `sub`).
     pub fn decode(&self, token: &str, now: f64) -> Result<Claims, TokenError> {
-        let from_key_set;
-        let key = match &self.verifier {
-            Verifier::Key(key) => key,
-            Verifier::KeySet(key_set) => {
-                from_key_set = key_id(token)
-                    .and_then(|kid| key_set.key(&kid))
-                    .ok_or(TokenError::Invalid)?;
-                &*from_key_set
-            }
-            Verifier::Nothing => return Err(TokenError::Invalid),
+        // With a ring in use, the `kid` chooses the key; a token without one is the configured
+        // key's, accepted only as long as the tokens issued before the rotation live.
+        let ring = self
+            .ring
+            .as_ref()
+            .map(|ring| ring.state())
+            .filter(|ring| ring.in_use());
+        let kid = match (&ring, &self.verifier) {
+            (None, Verifier::Key(_)) => None,
+            _ => key_id(token),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let ring_key = match (&ring, &kid) {
+            (Some(ring), Some(kid)) => ring.key(kid).cloned(),
+            _ => None,
+        };
+        let from_key_set;
+        let (key, validation) = match (&ring_key, &self.verifier) {
+            (Some(ring_key), _) => (&ring_key.decoding, &ring_key.validation),
+            (None, Verifier::Key(_)) if ring.is_some() && kid.is_some() => {
+                return Err(TokenError::Invalid);
+            }
+            (None, Verifier::Key(key)) => (key, &self.validation),
+            (None, Verifier::KeySet(key_set)) => {
+                from_key_set = kid
+                    .as_deref()
+                    .and_then(|kid| key_set.key(kid))
+                    .ok_or(TokenError::Invalid)?;
+                (&*from_key_set, &self.validation)
+            }
+            (None, Verifier::Nothing) => return Err(TokenError::Invalid),
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, validation)
             .map_err(|_| TokenError::Invalid)?;
+        let legacy_until = ring
+            .as_ref()
+            .filter(|_| kid.is_none())
+            .and_then(|ring| ring.legacy_until);
+        if let Some(until) = legacy_until {
+            let exp = data.claims.get("exp").and_then(number);
+            if exp.is_none_or(|exp| exp > until as f64) {
+                return Err(TokenError::Invalid);
+            }
+        }
         if !supported_header(&data.header) {
             return Err(TokenError::Invalid);
         }

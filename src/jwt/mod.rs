@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod keys;
 pub mod revocations;
 pub mod revoke;
+pub mod ring;
 pub mod serializers;
 pub mod sessions;
 pub mod tokens;

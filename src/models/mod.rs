@@ -3,5 +3,6 @@
 pub mod auth_tokens;
 pub mod families;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tokens;
 pub mod users;

@@ -14,6 +14,7 @@ mod hardening;
 mod hello;
 mod helpers;
 mod jwks;
+mod key_ring;
 mod keys;
 mod login_failures;
 mod production;
