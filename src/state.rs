@@ -111,7 +111,8 @@ impl AppState {
             TokenBackend::with_keys(keys, jwt.algorithm, jwt.leeway, jwt.audience.clone())
                 .with_claim_names(jwt.claim_names.clone());
         if let Some(url) = &jwt.jwk_url {
-            let key_set = JwksClient::new(url, jwt.algorithm).map_err(StartupError::Keys)?;
+            let key_set = JwksClient::new(url, jwt.algorithm, jwt.jwk_lifespan)
+                .map_err(StartupError::Keys)?;
             backend = backend.with_key_set(Arc::new(key_set));
         }
         let ring = Arc::new(

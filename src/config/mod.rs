@@ -62,6 +62,8 @@ pub struct JwtSettings {
     /// `JWT_JWK_URL`: tokens are verified with the issuer's key set, by `kid` (instead of the
     /// verifying key); the signing key, if any, still signs.
     pub jwk_url: Option<String>,
+    /// `JWT_JWK_LIFESPAN`: seconds a fetched key set is used before it is fetched again.
+    pub jwk_lifespan: Duration,
     /// `JWT_AUDIENCE` / `JWT_ISSUER`.
     pub audience: Audience,
     /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
@@ -245,8 +247,19 @@ impl Config {
         }
         let verifying_key = vars.text_or_file("JWT_VERIFYING_KEY", "JWT_VERIFYING_KEY_FILE")?;
         let jwk_url = vars.get("JWT_JWK_URL").filter(|url| !url.is_empty());
+        let jwk_lifespan = Duration::from_secs(vars.parse("JWT_JWK_LIFESPAN", 300)?);
         if let Some(url) = &jwk_url {
-            JwksClient::new(url, algorithm).map_err(|e| invalid("JWT_JWK_URL", e))?;
+            JwksClient::new(url, algorithm, jwk_lifespan).map_err(|e| invalid("JWT_JWK_URL", e))?;
+            // Its tokens would carry no kid, which the key set needs (as PyJWKClient does).
+            if signing_key.is_some() {
+                return Err(invalid(
+                    "JWT_JWK_URL",
+                    "verifies by kid with the issuer's keys, so tokens this instance signed \
+                     with JWT_SIGNING_KEY (no kid) would not verify: set one or the other (an \
+                     instance that issues tokens and publishes its keys uses the key ring: \
+                     portcullis keys rotate)",
+                ));
+            }
         }
         // Loaded once here so that a key that does not fit stops startup, naming the variable.
         JwtKeys::load(
@@ -275,6 +288,7 @@ impl Config {
                 signing_key: signing_key.map(Secret),
                 verifying_key,
                 jwk_url,
+                jwk_lifespan,
                 audience: Audience {
                     audience: vars.get("JWT_AUDIENCE").filter(|v| !v.is_empty()),
                     issuer: vars.get("JWT_ISSUER").filter(|v| !v.is_empty()),
@@ -429,6 +443,30 @@ impl Config {
                     format!("{name:?} is empty or already names another claim"),
                 ));
             }
+        }
+        // The password claim must not overwrite a claim tokens already carry.
+        let revoke = self.jwt.revoke_token_claim.as_str();
+        let carried = [
+            "exp",
+            "iat",
+            "nbf",
+            "aud",
+            "iss",
+            "sid",
+            "jti",
+            "token_type",
+            "user_id",
+            "username",
+            &names.token_type,
+            &names.jti,
+            &names.user_id,
+            &self.jwt.sliding.refresh_exp_claim,
+        ];
+        if self.jwt.check_revoke_token && (revoke.is_empty() || carried.contains(&revoke)) {
+            return Err(invalid(
+                "REVOKE_TOKEN_CLAIM",
+                format!("{revoke:?} is empty or already names another claim"),
+            ));
         }
         let claim = self.jwt.sliding.refresh_exp_claim.as_str();
         let registered = [
@@ -606,6 +644,14 @@ mod tests {
             assert_eq!(err.name, "JWT_JWK_URL");
             assert!(err.message.contains(message), "{}", err.message);
         }
+        let err = config_with(&[
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----"),
+            ("JWT_JWK_URL", "https://issuer.example/jwks.json"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "JWT_JWK_URL");
+        assert!(err.message.contains("one or the other"), "{}", err.message);
         // A verify-only instance: the key set is its only key.
         let config = config_with(&[
             ("JWT_ALGORITHM", "RS256"),
@@ -616,6 +662,37 @@ mod tests {
         ])
         .unwrap();
         assert!(config.jwt.signing_key.is_none());
+    }
+
+    #[test]
+    fn the_password_claim_cannot_take_another_claims_name() {
+        for name in [
+            "exp",
+            "jti",
+            "user_id",
+            "token_type",
+            "sid",
+            "refresh_exp",
+            "",
+        ] {
+            let err = config_with(&[("CHECK_REVOKE_TOKEN", "true"), ("REVOKE_TOKEN_CLAIM", name)])
+                .unwrap_err();
+            assert_eq!(err.name, "REVOKE_TOKEN_CLAIM", "{name}");
+        }
+        let err = config_with(&[
+            ("CHECK_REVOKE_TOKEN", "true"),
+            ("USER_ID_CLAIM", "uid"),
+            ("REVOKE_TOKEN_CLAIM", "uid"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "REVOKE_TOKEN_CLAIM");
+        assert!(
+            config_with(&[
+                ("CHECK_REVOKE_TOKEN", "true"),
+                ("REVOKE_TOKEN_CLAIM", "pwd")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

@@ -5,16 +5,19 @@
 //! - an unknown `kid` fetches the set again at most once a minute (`PyJWKClient` fetches on
 //!   every unknown `kid`, so a stream of made-up ones becomes a stream of requests to the
 //!   issuer), and while one request fetches, others wait for that fetch instead of starting
-//!   their own;
+//!   their own (never for two);
+//! - a redirect is followed (3 at most), but not from https to http;
 //! - a fetch is bounded (5 s, 512 KiB): a slow or hostile endpoint costs a token a 401, never
 //!   a hang;
-//! - a set older than five minutes (`PyJWKClient`'s lifespan) is fetched again when a token
-//!   needs it; while that fails, the last set keeps verifying (an issuer's outage logs nobody
-//!   out), and a key the issuer removed stops verifying with the first fetch that succeeds;
+//! - a set older than `JWT_JWK_LIFESPAN` (PyJWKClient's `lifespan`, 300 s) is fetched again, in the
+//!   background, when a token needs it; while that fails, the last set keeps verifying (an
+//!   issuer's outage logs nobody out and slows nobody down), and a key the issuer removed stops
+//!   verifying with the first fetch that succeeds;
 //! - a key is used only with the configured algorithm (pinned): a JWK of another key type,
 //!   curve, `alg` or `use` is left out of the set, as is a JWK without `kid`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,12 +27,10 @@ use serde_json::Value;
 
 use crate::jwt::algorithms::JwtAlgorithm;
 
-/// How long a fetched set is used before a token makes it fetch again (`PyJWKClient`'s).
-const FRESH_FOR: Duration = Duration::from_secs(300);
 /// Fetches for a `kid` the set does not have: at most one per this interval.
 const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(60);
 /// Fetches of a stale set, or of a set never fetched, while the endpoint fails: at most one
-/// per this interval after the last one ended.
+/// per this interval after the last failure.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// The whole fetch: connect, answer, body.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,22 +40,26 @@ const MAX_BODY: usize = 512 * 1024;
 pub struct JwksClient {
     url: String,
     algorithm: JwtAlgorithm,
+    lifespan: Duration,
     http: reqwest::Client,
     keys: RwLock<KeySet>,
     /// Held while fetching: one fetch at a time.
     attempts: tokio::sync::Mutex<Attempts>,
+    /// Fetches ended so far: a request that waited while one ended does not fetch again.
+    generation: AtomicU64,
 }
 
 /// When the last fetches happened, for their rate limits.
 #[derive(Default)]
 struct Attempts {
-    last_ended: Option<Instant>,
+    /// The end of the last fetch, when it failed.
+    last_failure: Option<Instant>,
     last_for_unknown_kid: Option<Instant>,
 }
 
 /// Why a token needs the set fetched.
 enum Reason {
-    /// Never fetched, or older than `FRESH_FOR`.
+    /// Never fetched, or older than the lifespan.
     Stale,
     /// Fresh, but without the token's `kid`.
     UnknownKid,
@@ -67,15 +72,20 @@ struct KeySet {
 }
 
 impl KeySet {
-    fn is_fresh(&self) -> bool {
+    fn is_fresh(&self, lifespan: Duration) -> bool {
         self.fetched_at
-            .is_some_and(|fetched| fetched.elapsed() < FRESH_FOR)
+            .is_some_and(|fetched| fetched.elapsed() < lifespan)
     }
 }
 
 impl JwksClient {
-    /// A client for `url` (checked: http or https), verifying `algorithm` tokens.
-    pub fn new(url: &str, algorithm: JwtAlgorithm) -> Result<JwksClient, String> {
+    /// A client for `url` (checked: http or https), verifying `algorithm` tokens, using a
+    /// fetched set for `lifespan` (`JWT_JWK_LIFESPAN`, PyJWKClient's `lifespan`, 300 s).
+    pub fn new(
+        url: &str,
+        algorithm: JwtAlgorithm,
+        lifespan: Duration,
+    ) -> Result<JwksClient, String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
             return Err("must be an http:// or https:// URL".into());
@@ -86,9 +96,21 @@ impl JwksClient {
                  (JWT_ALGORITHM must be RS*, PS*, ES* or EdDSA)"
             ));
         }
+        // Redirects as PyJWKClient follows them, but never from https to http.
+        let https_only = parsed.scheme() == "https";
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            // `previous` holds the first URL too.
+            if attempt.previous().len() > 3 {
+                attempt.error("more than 3 redirects")
+            } else if https_only && attempt.url().scheme() != "https" {
+                attempt.error("a redirect from https to another scheme")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(redirects)
             // One fetch a minute at most: no connection is worth keeping.
             .pool_max_idle_per_host(0)
             .build()
@@ -96,9 +118,11 @@ impl JwksClient {
         Ok(JwksClient {
             url: url.to_string(),
             algorithm,
+            lifespan,
             http,
             keys: RwLock::new(KeySet::default()),
             attempts: tokio::sync::Mutex::new(Attempts::default()),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -110,27 +134,43 @@ impl JwksClient {
 
     /// Makes sure the set is one a token naming `kid` can be verified with: fetched again
     /// when it does not have `kid` (at most once a minute) or is stale or missing (retried
-    /// every few seconds while the endpoint fails). Returns when the fetch it waited for ended.
-    pub async fn prepare(&self, kid: &str) {
+    /// every few seconds while the endpoint fails). A token whose `kid` the stale set has
+    /// never waits: the fetch runs in the background and the stale key verifies meanwhile.
+    /// Others wait for at most one fetch (the one under way, or their own).
+    pub async fn prepare(self: &Arc<Self>, kid: &str) {
         if self.fetch_needed(kid).is_none() {
             return;
         }
-        // A token the set can verify, stale as it is, never waits for another's fetch.
-        let mut attempts = if self.key(kid).is_some() {
-            match self.attempts.try_lock() {
+        if self.key(kid).is_some() {
+            let client = Arc::clone(self);
+            let kid = kid.to_string();
+            actix_web::rt::spawn(async move { client.fetch_if_needed(&kid, None).await });
+            return;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        self.fetch_if_needed(kid, Some(generation)).await;
+    }
+
+    /// One fetch at a time; none when another ended since `seen` (the generation the caller
+    /// saw before waiting), or when the rate limits say not yet.
+    async fn fetch_if_needed(&self, kid: &str, seen: Option<u64>) {
+        let mut attempts = match seen {
+            Some(_) => self.attempts.lock().await,
+            // In the background: if a fetch is under way, it is the one needed.
+            None => match self.attempts.try_lock() {
                 Ok(guard) => guard,
                 Err(_) => return,
-            }
-        } else {
-            self.attempts.lock().await
+            },
         };
-        // Another request may have fetched while this one waited.
+        if seen.is_some_and(|seen| seen != self.generation.load(Ordering::Acquire)) {
+            return;
+        }
         match self.fetch_needed(kid) {
             None => return,
             Some(Reason::Stale) => {
                 if attempts
-                    .last_ended
-                    .is_some_and(|ended| ended.elapsed() < RETRY_INTERVAL)
+                    .last_failure
+                    .is_some_and(|failed| failed.elapsed() < RETRY_INTERVAL)
                 {
                     return;
                 }
@@ -146,7 +186,8 @@ impl JwksClient {
             }
         }
         let fetched = self.fetch().await;
-        attempts.last_ended = Some(Instant::now());
+        attempts.last_failure = fetched.is_err().then(Instant::now);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         match fetched {
             Ok(keys) => {
                 log::info!(
@@ -169,7 +210,7 @@ impl JwksClient {
     /// `None`: the set can verify `kid` as it is.
     fn fetch_needed(&self, kid: &str) -> Option<Reason> {
         let keys = self.keys.read().ok()?;
-        if !keys.is_fresh() {
+        if !keys.is_fresh(self.lifespan) {
             return Some(Reason::Stale);
         }
         (!keys.keys.contains_key(kid)).then_some(Reason::UnknownKid)
@@ -204,8 +245,9 @@ impl JwksClient {
             let Ok(jwk) = serde_json::from_value::<Jwk>(entry.clone()) else {
                 continue;
             };
+            // A kid given twice names the first key with it, as PyJWKSet reads it.
             if let Some((kid, key)) = self.usable(&jwk) {
-                keys.insert(kid, Arc::new(key));
+                keys.entry(kid).or_insert_with(|| Arc::new(key));
             }
         }
         Ok(keys)

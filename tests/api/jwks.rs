@@ -22,6 +22,10 @@ enum Answer {
     Document(String),
     /// Accepts the connection, reads the request, never answers.
     Silent,
+    /// The document, after a while.
+    Slow(Duration, String),
+    /// A redirect to this URL.
+    Redirect(String),
 }
 
 /// A tiny HTTP server for the key set: every request gets the current answer; `hits` counts
@@ -67,6 +71,23 @@ impl KeySetServer {
                             let _ = stream.write_all(body.as_bytes()).await;
                         }
                         Answer::Silent => tokio::time::sleep(Duration::from_secs(60)).await,
+                        Answer::Slow(delay, body) => {
+                            tokio::time::sleep(delay).await;
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = stream.write_all(head.as_bytes()).await;
+                            let _ = stream.write_all(body.as_bytes()).await;
+                        }
+                        Answer::Redirect(to) => {
+                            let head = format!(
+                                "HTTP/1.1 302 Found\r\nLocation: {to}\r\n\
+                                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+                            );
+                            let _ = stream.write_all(head.as_bytes()).await;
+                        }
                     }
                 });
             }
@@ -75,7 +96,11 @@ impl KeySetServer {
     }
 
     fn serve(&self, keys: &[&Value]) {
-        *self.answer.lock().unwrap() = Answer::Document(json!({ "keys": keys }).to_string());
+        self.answer(Answer::Document(json!({ "keys": keys }).to_string()));
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
     }
 
     fn hits(&self) -> usize {
@@ -128,7 +153,13 @@ impl IssuerKey {
 }
 
 async fn verifier(key_set: &KeySetServer) -> TestApp {
-    let app = spawn_app_with(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_JWK_URL", &key_set.url)]).await;
+    verifier_with(key_set, &[]).await
+}
+
+async fn verifier_with(key_set: &KeySetServer, vars: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("JWT_ALGORITHM", "EdDSA"), ("JWT_JWK_URL", &key_set.url)];
+    all.extend_from_slice(vars);
+    let app = spawn_app_with(&all).await;
     app.seed_reference_users();
     app
 }
@@ -292,4 +323,68 @@ async fn a_silent_or_broken_key_set_costs_a_401_not_a_hang() {
     .await;
     app.seed_reference_users();
     assert_eq!(app.hello_with_token(&key.sign()).await.status, 401);
+}
+
+/// A cold set fetched slowly: every request waits for that one fetch, none for two, and a
+/// made-up `kid` among them does not make it fetch again. A stale set is fetched again in the
+/// background: a token whose `kid` it has is answered at once, even while the issuer is silent.
+/// A `kid` given twice names the first key with it.
+#[tokio::test]
+async fn nobody_waits_for_two_fetches_nor_for_a_stale_sets_refresh() {
+    let (key, impostor) = (IssuerKey::new("key-1"), IssuerKey::new("key-1"));
+    let document = json!({ "keys": [key.jwk(), impostor.jwk()] }).to_string();
+    let key_set = KeySetServer::start(Answer::Slow(Duration::from_millis(1500), document)).await;
+    let app = verifier_with(&key_set, &[("JWT_JWK_LIFESPAN", "1")]).await;
+    let started = Instant::now();
+    let tokens: Vec<String> = std::iter::once(key.sign())
+        .chain((0..10).map(|i| key.sign_as(&format!("made-up-{i}"))))
+        .collect();
+    let replies = tokens.iter().map(|token| {
+        let app = &app;
+        async move { app.hello_with_token(token).await.status }
+    });
+    let statuses = futures_util::future::join_all(replies).await;
+    let waited = started.elapsed();
+    assert_eq!(statuses[0], 200);
+    assert!(
+        statuses[1..].iter().all(|status| *status == 401),
+        "{statuses:?}"
+    );
+    assert!(waited < Duration::from_millis(2800), "{waited:?}");
+    assert_eq!(key_set.hits(), 1);
+    assert_eq!(app.hello_with_token(&impostor.sign()).await.status, 401);
+
+    // Stale (the lifespan is 1 s), and the issuer goes silent.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    key_set.answer(Answer::Silent);
+    for _ in 0..3 {
+        let started = Instant::now();
+        app.hello_with_token(&key.sign())
+            .await
+            .assert_json(200, hello_world());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(key_set.hits(), 2, "one refresh in the background");
+}
+
+/// A redirect is followed (the issuer moved its key set), a loop is not followed for ever.
+#[tokio::test]
+async fn redirects_are_followed_a_few_times() {
+    let key = IssuerKey::new("key-1");
+    let target = KeySetServer::start(Answer::Document(String::new())).await;
+    target.serve(&[&key.jwk()]);
+    let moved = KeySetServer::start(Answer::Redirect(target.url.clone())).await;
+    let app = verifier(&moved).await;
+    app.hello_with_token(&key.sign())
+        .await
+        .assert_json(200, hello_world());
+    let looping = KeySetServer::start(Answer::Document(String::new())).await;
+    looping.answer(Answer::Redirect(looping.url.clone()));
+    let app = verifier(&looping).await;
+    assert_eq!(app.hello_with_token(&key.sign()).await.status, 401);
+    assert_eq!(looping.hits(), 4, "the first request and 3 redirects");
 }
