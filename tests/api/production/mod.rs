@@ -7,6 +7,7 @@
 
 mod families;
 mod instances;
+mod key_ring;
 mod nginx;
 mod postgres;
 mod proxy;
