@@ -330,10 +330,53 @@ fn permission_evaluation(c: &mut Criterion) {
     group.finish();
 }
 
+/// The signing key ring in the verify path: attached but empty (every server has one), and
+/// in use, where the token's `kid` picks the key (a header decode and a map lookup more).
+fn key_ring(c: &mut Criterion) {
+    use portcullis::jwt::ring::{self, KeyRing};
+    use portcullis::models::signing_keys;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = dir.path().join("ring.sqlite3");
+    let database_url = database_url.to_str().unwrap().to_string();
+    let secret = String::from_utf8(SECRET.to_vec()).unwrap();
+    let config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "SECRET_KEY" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    portcullis::startup::migrate(&config).unwrap();
+    let pool = portcullis::db::build_pool(&config.database);
+    let mut group = c.benchmark_group("key_ring");
+    let empty = Arc::new(KeyRing::load(pool.clone(), &secret, 86_400).unwrap());
+    let with_empty_ring = backend().with_key_ring(empty);
+    let raw = access_token(&with_empty_ring);
+    assert!(Token::parse(&raw, &with_empty_ring, None, now()).is_ok());
+    group.bench_function("parse_access_hs256_empty_ring", |b| {
+        b.iter(|| Token::parse(black_box(&raw), &with_empty_ring, None, now()).is_ok())
+    });
+    let mut conn = portcullis::db::connect(&config.database.url).unwrap();
+    let mut row = ring::generate(JwtAlgorithm::HS256, &secret, 1).unwrap();
+    (row.activated_at, row.first_activated_at) = (Some(2), Some(2));
+    signing_keys::insert(&mut conn, &row).unwrap();
+    let in_use = Arc::new(KeyRing::load(pool, &secret, 86_400).unwrap());
+    let with_ring = backend().with_key_ring(in_use);
+    let raw = access_token(&with_ring);
+    assert!(
+        raw.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6"),
+        "{raw}"
+    );
+    group.bench_function("parse_access_hs256_ring_kid", |b| {
+        b.iter(|| Token::parse(black_box(&raw), &with_ring, None, now()).is_ok())
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     header_parsing,
     token_validation,
+    key_ring,
     jwt_authentication,
     throttle_check,
     permission_evaluation

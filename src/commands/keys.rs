@@ -62,7 +62,24 @@ fn activate(conn: &mut DbConnection, kid: &str) -> Result<(), CommandError> {
         )));
     }
     println!("Key {kid} signs from now on (every instance within KEY_RING_TTL_MS).");
+    if rows
+        .iter()
+        .any(|row| row.kid == kid && row.public_jwk.is_empty())
+    {
+        println!(
+            "Warning: an HMAC key is never published: services that verify through \
+             JWT_JWK_URL cannot verify its tokens."
+        );
+    }
     Ok(())
+}
+
+/// The key that signs: the latest activation among the keys not retired (as the ring reads it).
+fn signing_kid(rows: &[SigningKeyRow]) -> Option<String> {
+    rows.iter()
+        .filter(|row| row.retired_at.is_none() && row.activated_at.is_some())
+        .max_by_key(|row| row.activated_at)
+        .map(|row| row.kid.clone())
 }
 
 /// Refused while the key signs, or signed tokens that can still be valid (it stopped signing
@@ -83,20 +100,23 @@ fn retire(
         )));
     };
     let now = now_seconds();
+    // Never the key that signs, even forced: the ring would be left without one, or an older
+    // key would sign again.
+    if signing_kid(&rows).as_deref() == Some(kid) {
+        return Err(CommandError::refused(format!(
+            "key {kid} signs: activate another key first"
+        )));
+    }
     if let Some(activated) = row.activated_at
         && !force
     {
-        // It signed until the next key was activated after it (still signs: none was).
+        // It signed until the next key was activated after it.
         let superseded = rows
             .iter()
             .filter_map(|other| other.activated_at)
             .filter(|at| *at > activated)
-            .min();
-        let Some(superseded) = superseded else {
-            return Err(CommandError::refused(format!(
-                "key {kid} signs: activate another key first"
-            )));
-        };
+            .min()
+            .unwrap_or(now);
         let valid_until = superseded + config.jwt.longest_token_lifetime();
         if now < valid_until {
             return Err(CommandError::refused(format!(
@@ -113,11 +133,7 @@ fn retire(
 
 fn list(conn: &mut DbConnection) -> Result<(), CommandError> {
     let rows = signing_keys::all(conn).map_err(CommandError::database("read the keys"))?;
-    let signing = rows
-        .iter()
-        .filter(|row| row.retired_at.is_none() && row.activated_at.is_some())
-        .max_by_key(|row| row.activated_at)
-        .map(|row| row.kid.clone());
+    let signing = signing_kid(&rows);
     println!("kid\talgorithm\tstate\tcreated\tactivated");
     for row in &rows {
         let activated = row

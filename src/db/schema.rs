@@ -81,6 +81,7 @@ diesel::table! {
         sealed_private_key -> Text,
         created_at -> BigInt,
         activated_at -> Nullable<BigInt>,
+        first_activated_at -> Nullable<BigInt>,
         retired_at -> Nullable<BigInt>,
     }
 }

@@ -181,13 +181,13 @@ impl TokenBackend {
         self
     }
 
-    /// Whether this instance can issue tokens (it has a signing key, or the ring one).
+    /// Whether this instance can issue tokens: the ring's signing key once the ring is in use
+    /// (none when every activated key was retired), else the configured one.
     pub fn can_sign(&self) -> bool {
-        self.encoding_key.is_some()
-            || self
-                .ring
-                .as_ref()
-                .is_some_and(|ring| ring.state().signing.is_some())
+        match self.ring.as_ref().map(|ring| ring.state()) {
+            Some(ring) if ring.in_use() => ring.signing.is_some(),
+            _ => self.encoding_key.is_some(),
+        }
     }
 
     /// Signs the claims, keeping their order, under the header `{"alg":"HS256","typ":"JWT"}`,
@@ -197,6 +197,11 @@ impl TokenBackend {
     pub fn encode(&self, claims: &Claims) -> Option<String> {
         let ring = self.ring.as_ref().map(|ring| ring.state());
         let ring_key = ring.as_ref().and_then(|ring| ring.signing.as_ref());
+        // Once the ring is in use the configured key never signs again: its tokens (no kid)
+        // would outlive the window in which they are accepted.
+        if ring.as_ref().is_some_and(|ring| ring.in_use()) && ring_key.is_none() {
+            return None;
+        }
         let (header, key, algorithm) = match ring_key {
             Some(ring_key) => (
                 ring_key.header.as_str(),
@@ -245,12 +250,19 @@ impl TokenBackend {
             .as_ref()
             .map(|ring| ring.state())
             .filter(|ring| ring.in_use());
-        let kid = match (&ring, &self.verifier) {
-            (None, Verifier::Key(_)) => None,
+        // A token this ring signed has exactly the header of its key: found without decoding.
+        let header_segment = token.split('.').next().unwrap_or_default();
+        let signed_here = ring
+            .as_ref()
+            .and_then(|ring| ring.key_by_header(header_segment).cloned());
+        let kid = match (&ring, &self.verifier, &signed_here) {
+            (_, _, Some(key)) => Some(key.kid.clone()),
+            (None, Verifier::Key(_), _) => None,
             _ => key_id(token),
         };
-        let ring_key = match (&ring, &kid) {
-            (Some(ring), Some(kid)) => ring.key(kid).cloned(),
+        let ring_key = match (&ring, &kid, signed_here) {
+            (_, _, Some(key)) => Some(key),
+            (Some(ring), Some(kid), None) => ring.key(kid).cloned(),
             _ => None,
         };
         let from_key_set;

@@ -45,6 +45,8 @@ pub struct RingKey {
     pub kid: String,
     pub algorithm: JwtAlgorithm,
     pub activated_at: Option<i64>,
+    /// The row's sealed key as read: a reload reuses the key while it is unchanged.
+    sealed: String,
     pub(crate) encoding: EncodingKey,
     pub(crate) decoding: DecodingKey,
     /// The JOSE header of the tokens it signs, base64url: `alg`, `typ`, `kid`.
@@ -59,6 +61,9 @@ pub struct RingKey {
 pub struct RingState {
     pub signing: Option<Arc<RingKey>>,
     keys: HashMap<String, Arc<RingKey>>,
+    /// The same keys by the header of the tokens they sign: a token this ring signed finds
+    /// its key without decoding its header.
+    by_header: HashMap<String, Arc<RingKey>>,
     /// With a ring in use: the latest `exp` a token without `kid` may have.
     pub legacy_until: Option<i64>,
     /// The public JWKs of the keys not retired (asymmetric ones), for `/.well-known/jwks.json`.
@@ -74,6 +79,11 @@ impl RingState {
     /// The key a `kid` names, unless it is retired (or unknown).
     pub fn key(&self, kid: &str) -> Option<&Arc<RingKey>> {
         self.keys.get(kid)
+    }
+
+    /// The key whose tokens have exactly this (base64url) header.
+    pub fn key_by_header(&self, header: &str) -> Option<&Arc<RingKey>> {
+        self.by_header.get(header)
     }
 }
 
@@ -110,7 +120,7 @@ impl KeyRing {
     pub fn reload(&self) -> Result<(), String> {
         let rows = db::run_blocking(&self.pool, signing_keys::all)
             .map_err(|e| format!("cannot read the signing keys: {e}"))?;
-        let state = build_state(&rows, &self.sealer, self.longest_lifetime)?;
+        let state = build_state(&rows, &self.sealer, self.longest_lifetime, &self.state())?;
         if let Ok(mut current) = self.state.write() {
             *current = Arc::new(state);
         }
@@ -139,32 +149,50 @@ impl KeyRing {
     }
 }
 
+/// The state the rows describe. A row that does not open is left out (and logged) unless it
+/// is the one that signs: then the ring cannot be used, and the error says why. Keys of
+/// unchanged rows are taken from `previous` (no unsealing and parsing at every reload).
 fn build_state(
     rows: &[SigningKeyRow],
     sealer: &Sealer,
     longest_lifetime: i64,
+    previous: &RingState,
 ) -> Result<RingState, String> {
     let mut state = RingState::default();
-    for row in rows.iter().filter(|row| row.retired_at.is_none()) {
-        let key = Arc::new(ring_key(row, sealer)?);
-        if row.activated_at.is_some() {
-            let newer = state
-                .signing
-                .as_ref()
-                .is_none_or(|signing| signing.activated_at < row.activated_at);
-            if newer {
-                state.signing = Some(Arc::clone(&key));
-            }
+    let live = || rows.iter().filter(|row| row.retired_at.is_none());
+    let signing_kid = live()
+        .filter(|row| row.activated_at.is_some())
+        .max_by_key(|row| row.activated_at)
+        .map(|row| row.kid.as_str());
+    for row in live() {
+        let reused = previous.keys.get(&row.kid).filter(|key| {
+            key.sealed == row.sealed_private_key && key.activated_at == row.activated_at
+        });
+        let key = match reused {
+            Some(key) => Arc::clone(key),
+            None => match ring_key(row, sealer) {
+                Ok(key) => Arc::new(key),
+                Err(error) if Some(row.kid.as_str()) != signing_kid => {
+                    log::error!("key ring: {error}; the key is left out");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        if Some(row.kid.as_str()) == signing_kid {
+            state.signing = Some(Arc::clone(&key));
         }
         if !row.public_jwk.is_empty() {
-            let jwk: Value = serde_json::from_str(&row.public_jwk)
-                .map_err(|e| format!("key {}: its public JWK is not JSON: {e}", row.kid))?;
-            state.published.push(jwk);
+            match serde_json::from_str::<Value>(&row.public_jwk) {
+                Ok(jwk) => state.published.push(jwk),
+                Err(e) => log::error!("key ring: key {}: its public JWK is not JSON: {e}", row.kid),
+            }
         }
+        state.by_header.insert(key.header.clone(), Arc::clone(&key));
         state.keys.insert(row.kid.clone(), key);
     }
     // Retired keys count too: the rotation happened, whatever became of the key since.
-    let first_activation = rows.iter().filter_map(|row| row.activated_at).min();
+    let first_activation = rows.iter().filter_map(|row| row.first_activated_at).min();
     state.legacy_until = first_activation.map(|at| at + longest_lifetime);
     Ok(state)
 }
@@ -196,6 +224,7 @@ fn ring_key(row: &SigningKeyRow, sealer: &Sealer) -> Result<RingKey, String> {
         kid: row.kid.clone(),
         algorithm,
         activated_at: row.activated_at,
+        sealed: row.sealed_private_key.clone(),
         encoding,
         decoding,
         header: URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -244,9 +273,10 @@ pub fn generate(
             ));
         }
     };
+    // Hex: safe in a URL, a header and on a command line (a base64url kid may start with `-`).
     let mut id = [0u8; 12];
     getrandom::fill(&mut id).map_err(|e| failed(&e))?;
-    let kid = URL_SAFE_NO_PAD.encode(id);
+    let kid = hex::encode(id);
     let keys = JwtKeys::load(algorithm, Some(&private), None, false)?;
     let public_jwk = match (&keys.signing, algorithm.is_hmac()) {
         (Some(encoding), false) => {
@@ -267,6 +297,7 @@ pub fn generate(
         public_jwk,
         created_at: now,
         activated_at: None,
+        first_activated_at: None,
         retired_at: None,
     })
 }
@@ -322,17 +353,44 @@ mod tests {
         let mut first = generate(JwtAlgorithm::EdDSA, SECRET, 1000).unwrap();
         let mut second = generate(JwtAlgorithm::ES256, SECRET, 1001).unwrap();
         let third = generate(JwtAlgorithm::EdDSA, SECRET, 1002).unwrap();
-        let state = build_state(&[first.clone()], &sealer, 100).unwrap();
+        let none = RingState::default();
+        let state = build_state(&[first.clone()], &sealer, 100, &none).unwrap();
         assert!(!state.in_use() && state.signing.is_none());
-        first.activated_at = Some(2000);
-        second.activated_at = Some(3000);
+        (first.activated_at, first.first_activated_at) = (Some(2000), Some(2000));
+        (second.activated_at, second.first_activated_at) = (Some(3000), Some(3000));
         let rows = [first.clone(), second.clone(), third.clone()];
-        let state = build_state(&rows, &sealer, 100).unwrap();
+        let state = build_state(&rows, &sealer, 100, &none).unwrap();
         assert_eq!(state.signing.as_ref().unwrap().kid, second.kid);
         assert_eq!(state.legacy_until, Some(2100));
         assert_eq!(state.published.len(), 3);
-        first.retired_at = Some(4000);
-        let state = build_state(&[first.clone(), second, third], &sealer, 100).unwrap();
+        // Unchanged rows keep their keys.
+        let again = build_state(&rows, &sealer, 100, &state).unwrap();
+        assert!(Arc::ptr_eq(
+            again.key(&third.kid).unwrap(),
+            state.key(&third.kid).unwrap()
+        ));
+        // A row that does not open is left out, unless it signs.
+        let mut damaged = third.clone();
+        damaged.sealed_private_key = first.sealed_private_key.clone();
+        let state = build_state(
+            &[first.clone(), second.clone(), damaged],
+            &sealer,
+            100,
+            &none,
+        )
+        .unwrap();
+        assert!(state.key(&third.kid).is_none());
+        let mut damaged_signer = second.clone();
+        damaged_signer.sealed_private_key = first.sealed_private_key.clone();
+        assert!(build_state(&[first.clone(), damaged_signer], &sealer, 100, &none).is_err());
+        // Activated again: signs again; the first activation still bounds tokens without kid.
+        first.activated_at = Some(5000);
+        first.retired_at = None;
+        let state = build_state(&[first.clone(), second.clone()], &sealer, 100, &none).unwrap();
+        assert_eq!(state.signing.as_ref().unwrap().kid, first.kid);
+        assert_eq!(state.legacy_until, Some(2100));
+        first.retired_at = Some(6000);
+        let state = build_state(&[first.clone(), second, third], &sealer, 100, &none).unwrap();
         assert!(state.key(&first.kid).is_none());
         assert_eq!(state.published.len(), 2);
         assert_eq!(state.legacy_until, Some(2100));

@@ -15,7 +15,10 @@ pub struct SigningKeyRow {
     pub public_jwk: String,
     pub sealed_private_key: String,
     pub created_at: i64,
+    /// The latest activation (a key activated again signs again).
     pub activated_at: Option<i64>,
+    /// The first activation, never moved.
+    pub first_activated_at: Option<i64>,
     pub retired_at: Option<i64>,
 }
 
@@ -51,14 +54,22 @@ pub fn insert(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<()> {
 }
 
 /// Makes the key the one that signs (the latest activation signs); false when no key that is
-/// not retired has that kid.
+/// not retired has that kid. `at` must be later than every activation (a unique index refuses
+/// a tie).
 pub fn activate(conn: &mut DbConnection, kid: &str, at: i64) -> QueryResult<bool> {
     let updated = diesel::update(
         signing_keys::table
             .find(kid)
             .filter(signing_keys::retired_at.is_null()),
     )
-    .set(signing_keys::activated_at.eq(Some(at)))
+    .set((
+        signing_keys::activated_at.eq(Some(at)),
+        signing_keys::first_activated_at.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("COALESCE(first_activated_at, ")
+        .bind::<diesel::sql_types::BigInt, _>(at)
+        .sql(")")),
+    ))
     .execute(conn)?;
     Ok(updated == 1)
 }

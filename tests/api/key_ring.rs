@@ -50,13 +50,21 @@ async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, Value) {
     (headers, response.json().await.unwrap())
 }
 
+/// The kids the key set publishes, sorted.
 fn published_kids(document: &Value) -> Vec<String> {
-    document["keys"]
+    let mut kids: Vec<String> = document["keys"]
         .as_array()
         .unwrap()
         .iter()
         .map(|key| key["kid"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    kids.sort();
+    kids
+}
+
+fn sorted(mut kids: Vec<&str>) -> Vec<&str> {
+    kids.sort();
+    kids
 }
 
 /// A rotation logs nobody out: tokens of the configured key keep working until they expire
@@ -155,7 +163,10 @@ async fn a_rotation_logs_nobody_out_and_retiring_ends_the_keys_tokens() {
         .assert_json(200, hello_world());
     assert_eq!(app.refresh(&first_refresh).await.status, 200);
     let (_, document) = jwks(&app).await;
-    assert_eq!(published_kids(&document), [first.clone(), second.clone()]);
+    assert_eq!(
+        published_kids(&document),
+        sorted(vec![first.as_str(), second.as_str()])
+    );
 
     // Retiring: not the key that signs, not one whose tokens can still be valid, unless forced.
     let (ok, out) = keys(&app, &["retire", &second]);
@@ -220,4 +231,69 @@ async fn a_generated_key_is_published_before_it_signs() {
         .assert_json(200, hello_world());
     let (_, document) = jwks(&app).await;
     assert_eq!(published_kids(&document), [rsa]);
+}
+
+/// Found by the attack pass: activating a key again does not reopen the window of tokens
+/// without kid; the key that signs is never retired, even forced (an older key would sign
+/// again, or none); a row that does not open (another row's sealed key copied in) is left out
+/// while the ring keeps serving.
+#[tokio::test]
+async fn activating_again_reopens_nothing_and_a_damaged_row_is_left_out() {
+    let lifetimes = [
+        ("ACCESS_TOKEN_LIFETIME", "2"),
+        ("REFRESH_TOKEN_LIFETIME", "2"),
+        ("SLIDING_TOKEN_LIFETIME", "2"),
+        ("SLIDING_TOKEN_REFRESH_LIFETIME", "2"),
+        ("KEY_RING_TTL_MS", "100"),
+    ];
+    let app = spawn_app_with(&lifetimes).await;
+    app.seed_reference_users();
+    let (_, out) = keys(&app, &["rotate"]);
+    let first = kid_in(&out);
+    let (_, out) = keys(&app, &["rotate"]);
+    let second = kid_in(&out);
+    // Past the window of tokens without kid (first activation + 2 s).
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    // Both activated again: the latest activations are now, the first ones still 3 s ago.
+    for kid in [&second, &first] {
+        let (ok, out) = keys(&app, &["activate", kid]);
+        assert!(ok, "{out}");
+    }
+    ring_reloaded().await;
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    assert_eq!(header(&access)["kid"], first.as_str());
+    let without_kid = app.sign(valid_claims("access", "1"));
+    app.hello_with_token(&without_kid)
+        .await
+        .assert_unauthorized(access_token_not_valid("Token is invalid"));
+    let (ok, out) = keys(&app, &["retire", &first, "--force"]);
+    assert!(!ok && out.contains("signs"), "{out}");
+    let (ok, out) = keys(&app, &["retire", &second]);
+    assert!(!ok && out.contains("can be valid"), "{out}");
+
+    let (_, out) = keys(&app, &["generate"]);
+    let damaged = kid_in(&out);
+    let mut conn = portcullis::db::connect(&app.database_url).unwrap();
+    {
+        use diesel::prelude::*;
+        use portcullis::db::schema::signing_keys::dsl::*;
+        let other: String = signing_keys
+            .find(&second)
+            .select(sealed_private_key)
+            .first(&mut conn)
+            .unwrap();
+        diesel::update(signing_keys.find(&damaged))
+            .set(sealed_private_key.eq(other))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    ring_reloaded().await;
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    let (_, document) = jwks(&app).await;
+    assert_eq!(
+        published_kids(&document),
+        sorted(vec![first.as_str(), second.as_str()])
+    );
 }

@@ -8,5 +8,10 @@ CREATE TABLE signing_keys (
     sealed_private_key TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     activated_at BIGINT,
+    -- The key's first activation, never moved: the ring's first one bounds the tokens without
+    -- kid (the configured key's) that are still accepted.
+    first_activated_at BIGINT,
     retired_at BIGINT
 );
+-- Activations are strictly ordered: the latest is one key.
+CREATE UNIQUE INDEX signing_keys_activated_at ON signing_keys (activated_at);
