@@ -16,6 +16,7 @@ use crate::db::{self, DbPool};
 use crate::hashers::PasswordHasher;
 use crate::jwt::TokenBackend;
 use crate::jwt::authentication::JWTAuthentication;
+use crate::jwt::backends::StrictProfile;
 use crate::jwt::cookie::TokenCookie;
 use crate::jwt::families::Families;
 use crate::jwt::jwks::JwksClient;
@@ -110,6 +111,12 @@ impl AppState {
         let mut backend =
             TokenBackend::with_keys(keys, jwt.algorithm, jwt.leeway, jwt.audience.clone())
                 .with_claim_names(jwt.claim_names.clone());
+        if jwt.strict || jwt.typ.is_some() {
+            backend = backend.with_strict_profile(StrictProfile {
+                rules: jwt.strict,
+                access_typ: jwt.typ.clone(),
+            });
+        }
         if let Some(url) = &jwt.jwk_url {
             let key_set = JwksClient::new(url, jwt.algorithm, jwt.jwk_lifespan)
                 .map_err(StartupError::Keys)?;

@@ -62,6 +62,10 @@ pub struct JwtSettings {
     /// `JWT_JWK_URL`: tokens are verified with the issuer's key set, by `kid` (instead of the
     /// verifying key); the signing key, if any, still signs.
     pub jwk_url: Option<String>,
+    /// `JWT_STRICT`: the strict token profile (no duplicate members, integer time claims).
+    pub strict: bool,
+    /// `JWT_TYP`: the `typ` of new access tokens, required on every access token.
+    pub typ: Option<String>,
     /// `JWT_JWK_LIFESPAN`: seconds a fetched key set is used before it is fetched again.
     pub jwk_lifespan: Duration,
     /// `JWT_AUDIENCE` / `JWT_ISSUER`.
@@ -289,6 +293,8 @@ impl Config {
                 verifying_key,
                 jwk_url,
                 jwk_lifespan,
+                strict: vars.boolean("JWT_STRICT", true)?,
+                typ: vars.get("JWT_TYP").filter(|typ| !typ.is_empty()),
                 audience: Audience {
                     audience: vars.get("JWT_AUDIENCE").filter(|v| !v.is_empty()),
                     issuer: vars.get("JWT_ISSUER").filter(|v| !v.is_empty()),

@@ -109,6 +109,8 @@ pub struct TokenBackend {
     ring: Option<Arc<KeyRing>>,
     validation: Validation,
     leeway: f64,
+    /// The strict token profile (`JWT_STRICT`): see `StrictProfile`.
+    strict: Option<StrictProfile>,
     audience: Audience,
     claim_names: ClaimNames,
 }
@@ -122,6 +124,12 @@ impl TokenBackend {
             leeway,
             Audience::default(),
         )
+    }
+
+    /// Checks every token against the strict profile (and types new access tokens `typ`).
+    pub fn with_strict_profile(mut self, profile: StrictProfile) -> TokenBackend {
+        self.strict = Some(profile);
+        self
     }
 
     /// The wire names of the type, id and user claims (simplejwt's `*_CLAIM` settings).
@@ -156,6 +164,7 @@ impl TokenBackend {
             leeway: leeway as f64,
             audience,
             claim_names: ClaimNames::default(),
+            strict: None,
         }
     }
 
@@ -179,6 +188,10 @@ impl TokenBackend {
     pub fn with_key_ring(mut self, ring: Arc<KeyRing>) -> TokenBackend {
         self.ring = Some(ring);
         self
+    }
+
+    fn access_typ(&self) -> Option<&str> {
+        self.strict.as_ref()?.access_typ.as_deref()
     }
 
     /// Whether this instance can issue tokens: the ring's signing key once the ring is in use
@@ -235,6 +248,14 @@ impl TokenBackend {
             claims
         };
         let payload = serde_json::to_vec(claims).ok()?;
+        let typed;
+        let header = match self.access_typ() {
+            Some(typ) if claims.get(&self.claim_names.token_type) == Some(&"access".into()) => {
+                typed = typed_header(header, typ)?;
+                typed.as_str()
+            }
+            _ => header,
+        };
         let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, algorithm).ok()?;
         Some(format!("{message}.{signature}"))
@@ -256,19 +277,22 @@ impl TokenBackend {
             .as_ref()
             .and_then(|ring| ring.key_by_header(header_segment).cloned());
         let kid = match (&ring, &self.verifier, &signed_here) {
-            (_, _, Some(key)) => Some(key.kid.clone()),
-            (None, Verifier::Key(_), _) => None,
+            (_, _, Some(_)) | (None, Verifier::Key(_), _) => None,
             _ => key_id(token),
         };
+        let has_kid = signed_here.is_some() || kid.is_some();
         let ring_key = match (&ring, &kid, signed_here) {
             (_, _, Some(key)) => Some(key),
             (Some(ring), Some(kid), None) => ring.key(kid).cloned(),
             _ => None,
         };
         let from_key_set;
+        let ring_key_found = ring_key
+            .as_ref()
+            .is_some_and(|key| key.header == header_segment);
         let (key, validation) = match (&ring_key, &self.verifier) {
             (Some(ring_key), _) => (&ring_key.decoding, &ring_key.validation),
-            (None, Verifier::Key(_)) if ring.is_some() && kid.is_some() => {
+            (None, Verifier::Key(_)) if ring.is_some() && has_kid => {
                 return Err(TokenError::Invalid);
             }
             (None, Verifier::Key(key)) => (key, &self.validation),
@@ -281,11 +305,22 @@ impl TokenBackend {
             }
             (None, Verifier::Nothing) => return Err(TokenError::Invalid),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let strict_rules = self.strict.as_ref().is_some_and(|profile| profile.rules);
+        let data = if strict_rules {
+            // A claim named twice fails while the claims are read: no second parse.
+            jsonwebtoken::decode::<UniqueClaims>(token, key, validation).map(|data| {
+                jsonwebtoken::TokenData {
+                    header: data.header,
+                    claims: data.claims.0,
+                }
+            })
+        } else {
+            jsonwebtoken::decode::<Claims>(token, key, validation)
+        }
+        .map_err(|_| TokenError::Invalid)?;
         let legacy_until = ring
             .as_ref()
-            .filter(|_| kid.is_none())
+            .filter(|_| !has_kid)
             .and_then(|ring| ring.legacy_until);
         if let Some(until) = legacy_until {
             let exp = data.claims.get("exp").and_then(number);
@@ -295,6 +330,11 @@ impl TokenBackend {
         }
         if !supported_header(&data.header) {
             return Err(TokenError::Invalid);
+        }
+        if let Some(profile) = &self.strict {
+            // A header this backend writes has no member twice: only others are read again.
+            let known_header = header_segment == self.header || ring_key_found;
+            profile.check(token, known_header, &data, &self.claim_names.token_type)?;
         }
         let claims = data.claims;
         if let Some(exp) = claims.get("exp") {
@@ -345,6 +385,150 @@ impl TokenBackend {
         }
         Ok(())
     }
+}
+
+/// The strict token profile (`JWT_STRICT`, on by default; `JWT_TYP`), on top of PyJWT's
+/// checks, which stay as they are:
+/// - no member name twice in the JOSE header or the claims (RFC 7519 lets the last one win;
+///   two parsers reading different values is how claims are smuggled, CVE-2022-39227);
+/// - `exp`, `iat` and `nbf`, when present, are JSON integers within ±2^53, and `exp` is before
+///   the year 10000 (PyJWT takes `true`, `"1000"`, `1e300`);
+/// - with `JWT_TYP` (e.g. `at+jwt`, RFC 9068), access tokens carry it as `typ` and an access
+///   token without it is refused.
+#[derive(Debug, Clone, Default)]
+pub struct StrictProfile {
+    /// `JWT_STRICT`: the member and time-claim rules.
+    pub rules: bool,
+    /// `JWT_TYP`.
+    pub access_typ: Option<String>,
+}
+
+/// 2^53: beyond it a JSON number is not an exact integer everywhere.
+const MAX_SAFE_INTEGER: i64 = 1 << 53;
+/// 10000-01-01T00:00:00Z.
+const YEAR_10000: i64 = 253_402_300_800;
+
+impl StrictProfile {
+    fn check(
+        &self,
+        token: &str,
+        known_header: bool,
+        data: &jsonwebtoken::TokenData<Claims>,
+        token_type_claim: &str,
+    ) -> Result<(), TokenError> {
+        if self.rules {
+            self.check_rules(token, known_header, &data.claims)?;
+        }
+        if let Some(typ) = &self.access_typ
+            && data.claims.get(token_type_claim).and_then(Value::as_str) == Some("access")
+            && data.header.typ.as_deref() != Some(typ.as_str())
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(())
+    }
+
+    /// The claims were read as `UniqueClaims` (no member twice); the header is read here.
+    fn check_rules(
+        &self,
+        token: &str,
+        known_header: bool,
+        claims: &Claims,
+    ) -> Result<(), TokenError> {
+        if !known_header {
+            let header = token
+                .split('.')
+                .next()
+                .and_then(|segment| URL_SAFE_NO_PAD.decode(segment).ok())
+                .ok_or(TokenError::Invalid)?;
+            if has_duplicate_members(&header) {
+                return Err(TokenError::Invalid);
+            }
+        }
+        for claim in ["exp", "iat", "nbf"] {
+            let Some(value) = claims.get(claim) else {
+                continue;
+            };
+            let integer = value
+                .as_i64()
+                .filter(|n| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(n));
+            match integer {
+                Some(exp) if claim == "exp" && exp >= YEAR_10000 => {
+                    return Err(TokenError::Invalid);
+                }
+                Some(_) => {}
+                None => return Err(TokenError::Invalid),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Claims read into a map, refusing a member named twice (instead of keeping the last).
+struct UniqueClaims(Claims);
+
+impl<'de> serde::Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueClaims;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueClaims, A::Error> {
+                let mut claims = Claims::new();
+                while let Some(name) = access.next_key::<String>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom("a claim named twice"));
+                    }
+                    let value = access.next_value::<Value>()?;
+                    claims.insert(name, value);
+                }
+                Ok(UniqueClaims(claims))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
+/// Whether the JSON object names a member twice (at its top level).
+fn has_duplicate_members(json: &[u8]) -> bool {
+    struct Names(bool);
+    impl<'de> serde::de::Visitor<'de> for &mut Names {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::with_capacity(8);
+            while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if seen.contains(&name) {
+                    self.0 = true;
+                }
+                seen.push(name);
+            }
+            Ok(())
+        }
+    }
+    let mut names = Names(false);
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    match serde::Deserializer::deserialize_map(&mut deserializer, &mut names) {
+        Ok(()) => names.0,
+        // Not an object: jsonwebtoken already refused it; refuse it here too.
+        Err(_) => true,
+    }
+}
+
+/// `header` (base64url JSON) with `typ` set to `typ`.
+fn typed_header(header: &str, typ: &str) -> Option<String> {
+    let json = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let mut value: Map<String, Value> = serde_json::from_slice(&json).ok()?;
+    value.insert("typ".into(), typ.into());
+    Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&value).ok()?))
 }
 
 /// The token's `kid` header, as the key set's lookup key only (never a path or a URL).

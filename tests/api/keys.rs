@@ -467,3 +467,96 @@ async fn check_revoke_token_refuses_the_tokens_of_an_old_password() {
         .assert_json(200, hello_world());
     assert_eq!(app.refresh(&refresh).await.status, 200);
 }
+
+/// The strict token profile, on by default, each rule beside what simplejwt (PyJWT) does with
+/// the same token (`JWT_STRICT=false` keeps PyJWT's reading): a member named twice (the last
+/// one would win: here the second `user_id` smuggles vitor past the inactive user the first
+/// one names), time claims that are not integers within ±2^53, an `exp` past the year 9999.
+#[tokio::test]
+async fn the_strict_profile_refuses_what_pyjwt_would_read_leniently() {
+    let strict = spawn_app().await;
+    let lenient = spawn_app_with(&[("JWT_STRICT", "false")]).await;
+    strict.seed_reference_users();
+    lenient.seed_reference_users();
+    let exp = now() + 300;
+    let payload =
+        |claims: &str| format!(r#"{{"token_type":"access","jti":"j","exp":{exp},{claims}}}"#);
+    let header = br#"{"alg":"HS256","typ":"JWT"}"#;
+    let sign = |header: &[u8], payload: String| {
+        sign_raw(header, payload.as_bytes(), SECRET_KEY.as_bytes(), "HS256")
+    };
+    let duplicate_claim = sign(header, payload(r#""user_id":"2","user_id":"1""#));
+    let duplicate_header = sign(
+        br#"{"alg":"HS256","typ":"JWT","alg":"HS256"}"#,
+        payload(r#""user_id":"1""#),
+    );
+    let cases = [
+        (duplicate_claim, 200),
+        // PyJWT would take it; jsonwebtoken already refuses a header field named twice.
+        (duplicate_header, 401),
+        (sign(header, payload(r#""user_id":"1","iat":"1000""#)), 200),
+        (sign(header, payload(r#""user_id":"1","nbf":1000.5"#)), 200),
+        (
+            sign(
+                header,
+                format!(r#"{{"token_type":"access","jti":"j","exp":{exp}.5,"user_id":"1"}}"#),
+            ),
+            200,
+        ),
+        (
+            sign(
+                header,
+                r#"{"token_type":"access","jti":"j","exp":1e300,"user_id":"1"}"#.to_string(),
+            ),
+            200,
+        ),
+        (
+            sign(
+                header,
+                r#"{"token_type":"access","jti":"j","exp":253402300800,"user_id":"1"}"#.to_string(),
+            ),
+            200,
+        ),
+        (
+            sign(header, payload(r#""user_id":"1","iat":9007199254740993"#)),
+            401,
+        ),
+    ];
+    for (token, simplejwt) in &cases {
+        let reply = strict.hello_with_token(token).await;
+        reply.assert_unauthorized(access_token_not_valid("Token is invalid"));
+        let reply = lenient.hello_with_token(token).await;
+        assert_eq!(reply.status, *simplejwt, "{token}: {}", reply.text);
+    }
+    // What portcullis issues passes its own profile.
+    let (refresh, access) = strict.obtain("vitor", PASSWORD).await;
+    strict
+        .hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    assert_eq!(strict.refresh(&refresh).await.status, 200);
+}
+
+/// `JWT_TYP` (RFC 9068's `at+jwt`): new access tokens carry it, refresh tokens keep `JWT`, and
+/// an access token without it is refused.
+#[tokio::test]
+async fn jwt_typ_types_access_tokens_and_requires_it() {
+    let app = spawn_app_with(&[("JWT_TYP", "at+jwt")]).await;
+    app.seed_reference_users();
+    let (refresh, access) = app.obtain("vitor", PASSWORD).await;
+    assert_eq!(header(&access), json!({"alg": "HS256", "typ": "at+jwt"}));
+    assert_eq!(header(&refresh), json!({"alg": "HS256", "typ": "JWT"}));
+    app.hello_with_token(&access)
+        .await
+        .assert_json(200, hello_world());
+    app.hello_with_token(&app.forge("access", "1"))
+        .await
+        .assert_unauthorized(access_token_not_valid("Token is invalid"));
+    let refreshed = app.refresh(&refresh).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let access = refreshed.body["access"].as_str().unwrap();
+    assert_eq!(header(access)["typ"], "at+jwt");
+    app.hello_with_token(access)
+        .await
+        .assert_json(200, hello_world());
+}
