@@ -151,6 +151,31 @@ async fn a_rotation_logs_nobody_out_and_retiring_ends_the_keys_tokens() {
             .assert_unauthorized(invalid.clone());
     }
 
+    // Headers that name a key elsewhere (jku, x5u) or carry one (jwk) choose nothing: an
+    // attacker's Ed25519 key, handed over in the header under the ring key's kid, is refused.
+    {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let attacker = Ed25519KeyPair::generate().unwrap();
+        let header = json!({
+            "alg": "EdDSA", "typ": "JWT", "kid": first,
+            "jku": "http://127.0.0.1:9/jwks.json", "x5u": "http://127.0.0.1:9/cert.pem",
+            "jwk": {"kty": "OKP", "crv": "Ed25519", "x": b64(attacker.public_key().as_ref())},
+        });
+        let message = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(short_lived.to_string().as_bytes())
+        );
+        let token = format!(
+            "{message}.{}",
+            b64(attacker.sign(message.as_bytes()).as_ref())
+        );
+        app.hello_with_token(&token)
+            .await
+            .assert_unauthorized(invalid.clone());
+    }
+
     // A second rotation (ES256): the first key's tokens keep working.
     let (ok, out) = keys(&app, &["rotate", "--algorithm", "ES256"]);
     assert!(ok, "{out}");
