@@ -74,14 +74,6 @@ fn activate(conn: &mut DbConnection, kid: &str) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The key that signs: the latest activation among the keys not retired (as the ring reads it).
-fn signing_kid(rows: &[SigningKeyRow]) -> Option<String> {
-    rows.iter()
-        .filter(|row| row.retired_at.is_none() && row.activated_at.is_some())
-        .max_by_key(|row| row.activated_at)
-        .map(|row| row.kid.clone())
-}
-
 /// Refused while the key signs, or signed tokens that can still be valid (it stopped signing
 /// less than the longest token lifetime ago), unless `force`.
 fn retire(
@@ -102,7 +94,7 @@ fn retire(
     let now = now_seconds();
     // Never the key that signs, even forced: the ring would be left without one, or an older
     // key would sign again.
-    if signing_kid(&rows).as_deref() == Some(kid) {
+    if signing_keys::signing(&rows).is_some_and(|signing| signing.kid == kid) {
         return Err(CommandError::refused(format!(
             "key {kid} signs: activate another key first"
         )));
@@ -133,7 +125,7 @@ fn retire(
 
 fn list(conn: &mut DbConnection) -> Result<(), CommandError> {
     let rows = signing_keys::all(conn).map_err(CommandError::database("read the keys"))?;
-    let signing = signing_kid(&rows);
+    let signing = signing_keys::signing(&rows).map(|row| row.kid.as_str());
     println!("kid\talgorithm\tstate\tcreated\tactivated");
     for row in &rows {
         let activated = row
@@ -143,7 +135,7 @@ fn list(conn: &mut DbConnection) -> Result<(), CommandError> {
             "{}\t{}\t{}\t{}\t{}",
             row.kid,
             row.algorithm,
-            row.state(signing.as_deref()),
+            row.state(signing),
             row.created_at,
             activated
         );

@@ -253,7 +253,7 @@ impl Config {
         let jwk_url = vars.get("JWT_JWK_URL").filter(|url| !url.is_empty());
         let jwk_lifespan = Duration::from_secs(vars.parse("JWT_JWK_LIFESPAN", 300)?);
         if let Some(url) = &jwk_url {
-            JwksClient::new(url, algorithm, jwk_lifespan).map_err(|e| invalid("JWT_JWK_URL", e))?;
+            JwksClient::check(url, algorithm).map_err(|e| invalid("JWT_JWK_URL", e))?;
             // Its tokens would carry no kid, which the key set needs (as PyJWKClient does).
             if signing_key.is_some() {
                 return Err(invalid(

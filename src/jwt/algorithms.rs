@@ -70,6 +70,19 @@ impl JwtAlgorithm {
         }
     }
 
+    /// jsonwebtoken's validation pinned to this algorithm, its time and audience checks off:
+    /// the backend checks them with PyJWT's rules (jsonwebtoken's defaults are a 60 s leeway
+    /// and `exp < now` instead of `exp <= now`).
+    pub(crate) fn pinned_validation(self) -> jsonwebtoken::Validation {
+        let mut validation = jsonwebtoken::Validation::new(self.jsonwebtoken());
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation
+    }
+
     pub(crate) fn jsonwebtoken(self) -> Algorithm {
         use JwtAlgorithm::*;
         match self {

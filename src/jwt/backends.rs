@@ -144,15 +144,8 @@ impl TokenBackend {
         leeway: u64,
         audience: Audience,
     ) -> TokenBackend {
+        let validation = algorithm.pinned_validation();
         let algorithm = algorithm.jsonwebtoken();
-        // The algorithm is pinned; time claims are checked below with PyJWT's rules
-        // (jsonwebtoken's defaults: 60 s leeway and `exp < now` instead of `exp <= now`).
-        let mut validation = Validation::new(algorithm);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.leeway = 0;
         let header = format!(r#"{{"alg":"{}","typ":"JWT"}}"#, algorithm_name(algorithm));
         TokenBackend {
             algorithm,
@@ -281,15 +274,13 @@ impl TokenBackend {
             _ => key_id(token),
         };
         let has_kid = signed_here.is_some() || kid.is_some();
+        let known_header = header_segment == self.header || signed_here.is_some();
         let ring_key = match (&ring, &kid, signed_here) {
             (_, _, Some(key)) => Some(key),
             (Some(ring), Some(kid), None) => ring.key(kid).cloned(),
             _ => None,
         };
         let from_key_set;
-        let ring_key_found = ring_key
-            .as_ref()
-            .is_some_and(|key| key.header == header_segment);
         let (key, validation) = match (&ring_key, &self.verifier) {
             (Some(ring_key), _) => (&ring_key.decoding, &ring_key.validation),
             (None, Verifier::Key(_)) if ring.is_some() && has_kid => {
@@ -333,7 +324,6 @@ impl TokenBackend {
         }
         if let Some(profile) = &self.strict {
             // A header this backend writes has no member twice: only others are read again.
-            let known_header = header_segment == self.header || ring_key_found;
             profile.check(token, known_header, &data, &self.claim_names.token_type)?;
         }
         let claims = data.claims;

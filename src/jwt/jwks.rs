@@ -79,13 +79,8 @@ impl KeySet {
 }
 
 impl JwksClient {
-    /// A client for `url` (checked: http or https), verifying `algorithm` tokens, using a
-    /// fetched set for `lifespan` (`JWT_JWK_LIFESPAN`, PyJWKClient's `lifespan`, 300 s).
-    pub fn new(
-        url: &str,
-        algorithm: JwtAlgorithm,
-        lifespan: Duration,
-    ) -> Result<JwksClient, String> {
+    /// Whether `url` can serve keys for `algorithm` (the settings' check: no client built).
+    pub fn check(url: &str, algorithm: JwtAlgorithm) -> Result<reqwest::Url, String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
             return Err("must be an http:// or https:// URL".into());
@@ -96,6 +91,17 @@ impl JwksClient {
                  (JWT_ALGORITHM must be RS*, PS*, ES* or EdDSA)"
             ));
         }
+        Ok(parsed)
+    }
+
+    /// A client for `url` (checked: http or https), verifying `algorithm` tokens, using a
+    /// fetched set for `lifespan` (`JWT_JWK_LIFESPAN`, PyJWKClient's `lifespan`, 300 s).
+    pub fn new(
+        url: &str,
+        algorithm: JwtAlgorithm,
+        lifespan: Duration,
+    ) -> Result<JwksClient, String> {
+        let parsed = JwksClient::check(url, algorithm)?;
         // Redirects as PyJWKClient follows them, but never from https to http.
         let https_only = parsed.scheme() == "https";
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {

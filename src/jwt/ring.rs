@@ -160,10 +160,7 @@ fn build_state(
 ) -> Result<RingState, String> {
     let mut state = RingState::default();
     let live = || rows.iter().filter(|row| row.retired_at.is_none());
-    let signing_kid = live()
-        .filter(|row| row.activated_at.is_some())
-        .max_by_key(|row| row.activated_at)
-        .map(|row| row.kid.as_str());
+    let signing_kid = signing_keys::signing(rows).map(|row| row.kid.as_str());
     for row in live() {
         let reused = previous.keys.get(&row.kid).filter(|key| {
             key.sealed == row.sealed_private_key && key.activated_at == row.activated_at
@@ -214,12 +211,7 @@ fn ring_key(row: &SigningKeyRow, sealer: &Sealer) -> Result<RingKey, String> {
         return Err(format!("key {}: no key pair", row.kid));
     };
     let header = serde_json::json!({"alg": row.algorithm, "typ": "JWT", "kid": row.kid});
-    let mut validation = Validation::new(algorithm.jsonwebtoken());
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.leeway = 0;
+    let validation = algorithm.pinned_validation();
     Ok(RingKey {
         kid: row.kid.clone(),
         algorithm,

@@ -38,6 +38,13 @@ impl SigningKeyRow {
     }
 }
 
+/// The row that signs: the latest activation among the keys not retired.
+pub fn signing(rows: &[SigningKeyRow]) -> Option<&SigningKeyRow> {
+    rows.iter()
+        .filter(|row| row.retired_at.is_none() && row.activated_at.is_some())
+        .max_by_key(|row| row.activated_at)
+}
+
 /// Every key, oldest first.
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table

@@ -285,10 +285,19 @@ pub fn now() -> i64 {
 
 /// The payload of a JWT, decoded without verification.
 pub fn claims(token: &str) -> Value {
+    token_part(token, 1)
+}
+
+/// The JOSE header of a JWT.
+pub fn header(token: &str) -> Value {
+    token_part(token, 0)
+}
+
+fn token_part(token: &str, index: usize) -> Value {
     use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
+    let part = token.split('.').nth(index).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
+        .decode(part)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }

@@ -198,6 +198,8 @@ async fn a_verify_only_instance_verifies_with_the_issuers_key_set() {
         // Made-up `kid`s, one a path: no more fetches within the minute.
         stranger.sign(),
         stranger.sign_as("../../../etc/passwd"),
+        first.sign_as("key-1\u{0}"),
+        first.sign_as(&"k".repeat(100_000)),
         // A known `kid`, another key's signature.
         stranger.sign_as("key-1"),
         // No `kid` at all, or one that is no string.

@@ -9,13 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn header(token: &str) -> Value {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Runs `portcullis keys ARGS` on the app's database; (success, stdout + stderr).
 pub fn keys(app: &TestApp, args: &[&str]) -> (bool, String) {
     let mut all = vec!["keys"];

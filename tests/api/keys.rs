@@ -5,7 +5,6 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use base64::Engine;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -41,13 +40,6 @@ fn ec_sec1_private() -> String {
 /// The token's claim names, in order.
 fn claim_names(token: &str) -> Vec<String> {
     claims(token).as_object().unwrap().keys().cloned().collect()
-}
-
-fn header(token: &str) -> serde_json::Value {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 async fn obtains_and_says_hello(app: &TestApp, alg: &str) -> String {
@@ -436,6 +428,21 @@ async fn check_revoke_token_refuses_the_tokens_of_an_old_password() {
             json!(tag.to_lowercase()),
         )),
         app.sign(with_claim(valid_claims("access", "1"), "pwd", json!(null))),
+        app.sign(with_claim(
+            valid_claims("access", "1"),
+            "pwd",
+            json!(format!("{tag}\u{0}")),
+        )),
+        app.sign(with_claim(
+            valid_claims("access", "1"),
+            "pwd",
+            json!(tag.repeat(100)),
+        )),
+        app.sign(with_claim(
+            valid_claims("access", "1"),
+            "pwd",
+            json!([tag.clone()]),
+        )),
     ] {
         app.hello_with_token(&forged)
             .await

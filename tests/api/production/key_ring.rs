@@ -97,10 +97,5 @@ async fn a_verifier_follows_the_issuers_published_keys_across_a_rotation() {
 }
 
 fn claims_header_kid(token: &str) -> String {
-    use base64::Engine;
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    let header: Value = serde_json::from_slice(&header).unwrap();
-    header["kid"].as_str().unwrap().to_string()
+    header(token)["kid"].as_str().unwrap().to_string()
 }
