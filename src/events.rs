@@ -12,6 +12,7 @@ pub const TARGET: &str = "security";
 
 /// One event with its fields; `None` fields are left out.
 pub struct SecurityEvent {
+    event: &'static str,
     fields: Map<String, Value>,
 }
 
@@ -19,7 +20,7 @@ impl SecurityEvent {
     pub fn new(event: &'static str) -> SecurityEvent {
         let mut fields = Map::new();
         fields.insert("event".into(), event.into());
-        SecurityEvent { fields }
+        SecurityEvent { event, fields }
     }
 
     pub fn user(mut self, id: Option<i32>) -> SecurityEvent {
@@ -49,7 +50,22 @@ impl SecurityEvent {
         self
     }
 
+    /// Writes the line, and counts the event in the metrics (the token events among them
+    /// under `token_events_total` too).
     pub fn emit(self) {
+        let metrics = crate::metrics::metrics();
+        metrics
+            .security_events
+            .with_label_values(&[self.event])
+            .inc();
+        let token_event = match self.event {
+            "refresh_reuse_detected" => Some("reuse_detected"),
+            "family_revoked" | "logout_everywhere" => Some(self.event),
+            _ => None,
+        };
+        if let Some(event) = token_event {
+            metrics.token_events.with_label_values(&[event]).inc();
+        }
         log::info!(target: TARGET, "{}", json!(self.fields));
     }
 }

@@ -112,6 +112,10 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher accounting lock poisoned".into()))?;
         let count = in_flight.entry(client).or_insert(0);
         if *count >= self.per_client {
+            crate::metrics::metrics()
+                .hasher_refusals
+                .with_label_values(&["fair_share"])
+                .inc();
             return Err(HasherError::ClientBusy);
         }
         *count += 1;
@@ -127,12 +131,28 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let (done, result) = tokio::sync::oneshot::channel();
+        let metrics = crate::metrics::metrics();
         let job: Job = Box::new(move || {
+            metrics.hasher_queue_depth.dec();
+            metrics.hasher_in_flight.inc();
             let _ = done.send(work());
+            metrics.hasher_in_flight.dec();
         });
-        match self.jobs.try_send(job) {
+        // Counted before it is sent, so a thread that takes it at once never counts it below 0.
+        metrics.hasher_queue_depth.inc();
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            metrics.hasher_queue_depth.dec();
+        }
+        match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(HasherError::Busy),
+            Err(TrySendError::Full(_)) => {
+                metrics
+                    .hasher_refusals
+                    .with_label_values(&["queue_full"])
+                    .inc();
+                return Err(HasherError::Busy);
+            }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(HasherError::Failed("hasher threads stopped".into()));
             }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod exporter;
 pub mod hashers;
 pub mod health;
 pub mod hello;
@@ -18,6 +19,7 @@ pub mod jwt;
 #[cfg(test)]
 mod layers;
 pub mod logging;
+pub mod metrics;
 pub mod models;
 pub mod rest;
 pub mod sealing;

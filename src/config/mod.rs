@@ -192,6 +192,8 @@ pub struct ServerSettings {
     pub bench_endpoints: bool,
     /// `ALLOWED_HOSTS`: the `Host` names served (Django's syntax); others get Django's 400.
     pub allowed_hosts: AllowedHosts,
+    /// `METRICS_BIND`: where Prometheus scrapes `/metrics` (a listener of its own); none, off.
+    pub metrics_bind: Option<String>,
 }
 
 /// A setting that must never reach a log: `Debug` prints `***`.
@@ -416,6 +418,9 @@ impl Config {
                 shutdown_timeout: Duration::from_secs(vars.parse("SHUTDOWN_TIMEOUT", 30)?),
                 rust_log: vars.string("RUST_LOG", "info"),
                 bench_endpoints: vars.boolean("BENCH_ENDPOINTS", false)?,
+                metrics_bind: vars
+                    .get("METRICS_BIND")
+                    .filter(|bind| !bind.trim().is_empty()),
             },
             database,
         };

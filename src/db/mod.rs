@@ -661,9 +661,21 @@ pub fn run_blocking<T>(
     pool: &DbPool,
     query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
 ) -> Result<T, DbError> {
-    let mut conn = pool.get()?;
-    let deadline = conn.call_deadline;
-    conn.within(deadline, query)
+    let metrics = crate::metrics::metrics();
+    let waiting = std::time::Instant::now();
+    let conn = pool.get();
+    metrics
+        .db_pool_wait
+        .observe(waiting.elapsed().as_secs_f64());
+    let result = conn.map_err(DbError::from).and_then(|mut conn| {
+        let deadline = conn.call_deadline;
+        conn.within(deadline, query)
+    });
+    // A row not found is an answer, not a failure.
+    if matches!(&result, Err(e) if !matches!(e, DbError::Query(diesel::result::Error::NotFound))) {
+        metrics.db_errors.inc();
+    }
+    result
 }
 
 /// A connection that broke under a query (the database went away) is an outage, not a bug: 503.

@@ -52,6 +52,14 @@ impl std::str::FromStr for JwtAlgorithm {
 }
 
 impl JwtAlgorithm {
+    /// The setting's name (`HS256`, `EdDSA`, ...).
+    pub fn name(self) -> &'static str {
+        ALGORITHMS
+            .iter()
+            .find(|(_, algorithm)| *algorithm == self)
+            .map_or("", |(name, _)| name)
+    }
+
     pub fn is_hmac(self) -> bool {
         matches!(
             self,

@@ -68,6 +68,11 @@ impl RevokedFamilies {
             .is_some_and(|until| *until > now_seconds()))
     }
 
+    /// How many families the set holds (for the metrics).
+    pub fn held(&self) -> usize {
+        self.state.read().map_or(0, |state| state.families.len())
+    }
+
     /// Records a revocation made here, so this instance refuses the family at once.
     pub fn add(&self, sid: &str, expires_at: i64) {
         let until = self.until(expires_at, now_seconds());

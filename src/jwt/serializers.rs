@@ -186,10 +186,12 @@ impl TokenService {
         if !recorded {
             return Err(no_active_account());
         }
-        Ok(json!({
+        let pair = json!({
             "refresh": self.sign(&refresh)?,
             "access": self.sign(&access)?,
-        }))
+        });
+        count_token_event("obtained");
+        Ok(pair)
     }
 
     /// `TokenRefreshSerializer`: a new access token and, with rotation, a new refresh token;
@@ -228,6 +230,7 @@ impl TokenService {
         let mut response = Map::new();
         response.insert("access".into(), self.sign(&access)?.into());
         if !self.rotate_refresh_tokens {
+            count_token_event("refreshed");
             return Ok(Value::Object(response));
         }
         let rotated = refresh.rotated(self.lifetimes, refreshed_at);
@@ -240,6 +243,7 @@ impl TokenService {
                 return Err(TokenError::Blacklisted.into_api_error());
             }
             response.insert("refresh".into(), self.sign(&rotated)?.into());
+            count_token_event("refreshed");
             return Ok(Value::Object(response));
         }
         let outcome = db::run(self.accounts.pool(), move |conn| {
@@ -254,6 +258,7 @@ impl TokenService {
             return Err(TokenError::Blacklisted.into_api_error());
         }
         response.insert("refresh".into(), self.sign(&rotated)?.into());
+        count_token_event("refreshed");
         Ok(Value::Object(response))
     }
 
@@ -284,7 +289,9 @@ impl TokenService {
         if !recorded {
             return Err(no_active_account());
         }
-        Ok(json!({ "token": self.sign(&token)? }))
+        let token = json!({ "token": self.sign(&token)? });
+        count_token_event("obtained");
+        Ok(token)
     }
 
     /// `TokenRefreshSlidingSerializer`: a valid, not blacklisted sliding token whose refresh
@@ -327,7 +334,9 @@ impl TokenService {
             }
         }
         let slid = token.slid(&self.sliding, now_seconds());
-        Ok(json!({ "token": self.sign(&slid)? }))
+        let token = json!({ "token": self.sign(&slid)? });
+        count_token_event("refreshed");
+        Ok(token)
     }
 
     /// `TokenVerifySerializer`: any valid token, unless it is blacklisted (then a 400).
@@ -358,6 +367,7 @@ impl TokenService {
         if outcome == Blacklisting::AlreadyBlacklisted {
             return Err(TokenError::Blacklisted.into_api_error());
         }
+        count_token_event("blacklisted");
         if let (Some(families), Some(sid)) = (&self.families, refresh.family()) {
             let user = refresh.user_id();
             families.revoke(sid, None, "logout", user, client).await?;
@@ -443,4 +453,12 @@ enum Presented {
 /// password is never handed out after the change.
 fn no_active_account() -> ApiError {
     ApiError::authentication_failed("No active account found with the given credentials")
+}
+
+/// A token event in the metrics (`obtained`, `refreshed`, `blacklisted`).
+fn count_token_event(event: &'static str) {
+    crate::metrics::metrics()
+        .token_events
+        .with_label_values(&[event])
+        .inc();
 }

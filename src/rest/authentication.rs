@@ -28,6 +28,11 @@ pub trait Authentication: Send + Sync {
     fn authenticate_header(&self) -> Option<String> {
         None
     }
+
+    /// The class name the metrics report (the type's name unless overridden).
+    fn name(&self) -> &'static str {
+        crate::metrics::class_name(std::any::type_name::<Self>())
+    }
 }
 
 /// The raw `Authorization` header; repeated headers are joined with `,`, as the WSGI server

@@ -105,6 +105,34 @@ impl ApiError {
         }
     }
 
+    /// The error's code for a metric label: the body's `code` when it is one of this crate's
+    /// short snake_case codes (`token_not_valid`, `user_inactive`, ...), else one from its kind
+    /// or status. Never client-chosen text.
+    pub fn code_label(&self) -> &'static str {
+        const CODES: &[&str] = &[
+            "token_not_valid",
+            "user_not_found",
+            "user_inactive",
+            "password_changed",
+            "bad_authorization_header",
+            "authentication_failed",
+            "not_authenticated",
+        ];
+        let code = self.body.get("code").and_then(Value::as_str);
+        if let Some(known) = code.and_then(|code| CODES.iter().find(|known| **known == code)) {
+            return known;
+        }
+        match (self.kind, self.status.as_u16()) {
+            (ErrorKind::AuthenticationFailed, _) => "authentication_failed",
+            (ErrorKind::NotAuthenticated, _) => "not_authenticated",
+            (_, 429) => "throttled",
+            (_, 503) => "service_unavailable",
+            (_, 403) => "permission_denied",
+            (_, 400) => "bad_request",
+            _ => "error",
+        }
+    }
+
     /// DRF's `NotFound`.
     pub fn not_found() -> ApiError {
         ApiError::detail(StatusCode::NOT_FOUND, "Not found.")

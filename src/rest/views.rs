@@ -38,6 +38,20 @@ fn permission_denied(has_authenticators: bool, request: &Request, denial: Denial
     ApiError::permission_denied(denial.message)
 }
 
+/// One authentication class's answer, in the metrics: authenticated, not attempted (no
+/// credentials of its kind), or failed with the error's code.
+fn count_authentication<T>(class: &'static str, outcome: &Result<Option<T>, ApiError>) {
+    let (outcome, code) = match outcome {
+        Ok(Some(_)) => ("authenticated", ""),
+        Ok(None) => ("not_attempted", ""),
+        Err(error) => ("failed", error.code_label()),
+    };
+    crate::metrics::metrics()
+        .authentication
+        .with_label_values(&[class, outcome, code])
+        .inc();
+}
+
 /// DRF's `http_method_names` order, which is also the order of the `Allow` header.
 const METHOD_ORDER: [Method; 7] = [
     Method::GET,
@@ -332,7 +346,11 @@ impl APIView {
         request: &mut Request,
     ) -> Result<(), ApiError> {
         for class in policies.authentication {
-            if let Some((user, auth)) = class.authenticate(request).await? {
+            let outcome = class.authenticate(request).await;
+            if crate::metrics::enabled() {
+                count_authentication(class.name(), &outcome);
+            }
+            if let Some((user, auth)) = outcome? {
                 request.user = Some(user);
                 request.auth = auth;
                 return Ok(());
@@ -348,6 +366,10 @@ impl APIView {
     ) -> Result<(), ApiError> {
         for permission in policies.permission {
             if let Err(denial) = permission.check(request) {
+                crate::metrics::metrics()
+                    .permission_denied
+                    .with_label_values(&[denial.class])
+                    .inc();
                 return Err(permission_denied(
                     !policies.authentication.is_empty(),
                     request,
@@ -366,6 +388,10 @@ impl APIView {
             Arc::new(move |request: &Request, object: &dyn std::any::Any| {
                 for permission in &permissions {
                     if let Err(denial) = permission.check_object(request, object) {
+                        crate::metrics::metrics()
+                            .permission_denied
+                            .with_label_values(&[denial.class])
+                            .inc();
                         return Err(permission_denied(has_authenticators, request, denial));
                     }
                 }
@@ -386,6 +412,11 @@ impl APIView {
                 .allow_request(request, self.throttle_scope.as_deref())
                 .await?;
             if let Hit::Refused { wait } = hit {
+                let scope = throttle.scope_label(self.throttle_scope.as_deref());
+                crate::metrics::metrics()
+                    .throttled
+                    .with_label_values(&[throttle.name(), scope])
+                    .inc();
                 longest_wait = Some(longest_wait.map_or(wait, |longest: f64| longest.max(wait)));
             }
         }

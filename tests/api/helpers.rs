@@ -25,6 +25,8 @@ pub struct TestApp {
     pub database_url: String,
     pub config: Config,
     pub client: reqwest::Client,
+    /// The metrics listener's port, with `METRICS_BIND`.
+    pub metrics_port: Option<u16>,
     dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
 }
@@ -132,6 +134,7 @@ pub async fn spawn_app_with_extensions(
     )
     .expect("the application starts");
     let port = app.port;
+    let metrics_port = app.metrics_port;
     tokio::spawn(app.server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -139,6 +142,7 @@ pub async fn spawn_app_with_extensions(
         database_url,
         config,
         client: client(),
+        metrics_port,
         dir,
         postgres,
     }

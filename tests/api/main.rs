@@ -17,6 +17,7 @@ mod jwks;
 mod key_ring;
 mod keys;
 mod login_failures;
+mod metrics;
 mod production;
 mod routing;
 mod sessions;

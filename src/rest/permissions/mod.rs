@@ -15,13 +15,26 @@ pub const DEFAULT_DENIAL: &str = "You do not have permission to perform this act
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub message: String,
+    /// The class that refused (a composite reports its member's), for the metrics; set by
+    /// `Permission::check` when left empty.
+    pub class: &'static str,
 }
 
 impl Default for Denial {
     fn default() -> Denial {
         Denial {
             message: DEFAULT_DENIAL.to_string(),
+            class: "",
         }
+    }
+}
+
+impl Denial {
+    fn by(mut self, class: &'static str) -> Denial {
+        if self.class.is_empty() {
+            self.class = class;
+        }
+        self
     }
 }
 
@@ -42,12 +55,17 @@ pub trait Permission: Send + Sync {
         Denial::default()
     }
 
+    /// The class name the metrics report (the type's name unless overridden).
+    fn name(&self) -> &'static str {
+        crate::metrics::class_name(std::any::type_name::<Self>())
+    }
+
     /// `Ok` or the denial of the member that refused; composites override it to keep that member's message.
     fn check(&self, request: &Request) -> Result<(), Denial> {
         if self.has_permission(request) {
             Ok(())
         } else {
-            Err(self.denial())
+            Err(self.denial().by(self.name()))
         }
     }
 
@@ -56,7 +74,7 @@ pub trait Permission: Send + Sync {
         if self.has_object_permission(request, object) {
             Ok(())
         } else {
-            Err(self.denial())
+            Err(self.denial().by(self.name()))
         }
     }
 }
@@ -191,6 +209,7 @@ mod tests {
         fn denial(&self) -> Denial {
             Denial {
                 message: self.0.into(),
+                ..Denial::default()
             }
         }
     }
@@ -261,6 +280,7 @@ mod tests {
         fn denial(&self) -> Denial {
             Denial {
                 message: "Only the owner may change it.".into(),
+                ..Denial::default()
             }
         }
     }

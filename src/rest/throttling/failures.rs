@@ -153,7 +153,12 @@ const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 struct Refusal {
     wait: u64,
     key: String,
+    /// Which limit refused (`LIMIT_NAMES`).
+    limit: &'static str,
 }
+
+/// The names of `Keys::limits`, in their order: the metrics' `limit` label.
+const LIMIT_NAMES: [&str; 3] = ["ip", "pair", "user"];
 
 /// The keys of one attempt: the three limits, and the mark of an address that signed in.
 struct Keys {
@@ -210,6 +215,12 @@ impl LoginFailureLimiter {
         }
     }
 
+    /// Keys held in this process (the counts and the marks), for the metrics.
+    pub fn local_keys(&self) -> usize {
+        let counts = self.local.counts.keys_held().unwrap_or(0);
+        counts + self.local.marks.keys_held().unwrap_or(0)
+    }
+
     /// Checks `username`/`password` from `client` unless a limit is reached; `accept` may still
     /// refuse a user whose password is right (the admin takes staff only), which counts as a
     /// failure.
@@ -224,7 +235,11 @@ impl LoginFailureLimiter {
         let client = client.map(|ip| self.buckets.bucket(ip));
         let attempt = match self.reserve_when_settled(username, client).await? {
             Ok(attempt) => attempt,
-            Err(wait) => {
+            Err((wait, limit)) => {
+                crate::metrics::metrics()
+                    .login_limiter_refusals
+                    .with_label_values(&[limit])
+                    .inc();
                 SecurityEvent::new("login_throttled")
                     .client(client)
                     .with("username_hash", username_hash(username))
@@ -250,6 +265,7 @@ impl LoginFailureLimiter {
                     Ok(user) => Some(user.id),
                     Err(account) => account,
                 };
+                crate::metrics::metrics().failed_password_checks.inc();
                 let event = SecurityEvent::new("login_failed").client(client);
                 match account {
                     Some(id) => event.user(Some(id)),
@@ -288,7 +304,7 @@ impl LoginFailureLimiter {
         &self,
         username: &str,
         client: Option<IpAddr>,
-    ) -> Result<Result<Attempt, u64>, ApiError> {
+    ) -> Result<Result<Attempt, (u64, &'static str)>, ApiError> {
         let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
         loop {
             let settled = self.in_flight.settled();
@@ -299,10 +315,10 @@ impl LoginFailureLimiter {
                 Err(refusal) => refusal,
             };
             if !self.in_flight.holds(&refusal.key) || tokio::time::Instant::now() >= deadline {
-                return Ok(Err(refusal.wait));
+                return Ok(Err((refusal.wait, refusal.limit)));
             }
             if tokio::time::timeout_at(deadline, settled).await.is_err() {
-                return Ok(Err(refusal.wait));
+                return Ok(Err((refusal.wait, refusal.limit)));
             }
         }
     }
@@ -376,6 +392,7 @@ impl LoginFailureLimiter {
                     refused = Some(Refusal {
                         wait: wait.max(1.0).ceil() as u64,
                         key: key.clone(),
+                        limit: LIMIT_NAMES[index],
                     });
                     break;
                 }

@@ -62,6 +62,16 @@ pub trait Throttle: Send + Sync {
     /// `Allowed` (and records the request), or `Refused` with DRF's `wait()` in seconds (and
     /// records nothing).
     async fn allow_request(&self, request: &Request, scope: Option<&str>) -> Result<Hit, ApiError>;
+
+    /// The class name the metrics report (the type's name unless overridden).
+    fn name(&self) -> &'static str {
+        crate::metrics::class_name(std::any::type_name::<Self>())
+    }
+
+    /// The scope the metrics report for a refusal under the view's `scope`.
+    fn scope_label<'a>(&self, scope: Option<&'a str>) -> &'a str {
+        scope.unwrap_or("")
+    }
 }
 
 /// What throttling does when its shared store (Redis) cannot be reached.
@@ -122,6 +132,10 @@ pub struct AnonRateThrottle {
 
 #[async_trait(?Send)]
 impl Throttle for AnonRateThrottle {
+    fn scope_label<'a>(&self, _scope: Option<&'a str>) -> &'a str {
+        "anon"
+    }
+
     async fn allow_request(
         &self,
         request: &Request,
@@ -151,6 +165,10 @@ pub struct UserRateThrottle {
 
 #[async_trait(?Send)]
 impl Throttle for UserRateThrottle {
+    fn scope_label<'a>(&self, _scope: Option<&'a str>) -> &'a str {
+        "user"
+    }
+
     async fn allow_request(
         &self,
         request: &Request,

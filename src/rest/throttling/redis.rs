@@ -92,6 +92,7 @@ impl RedisStore {
                 Ok(conn)
             }
             failed => {
+                crate::metrics::metrics().redis_reachable(false);
                 *self.down_until.lock().map_err(poisoned)? = Some(Instant::now() + RECONNECT_DELAY);
                 Err(match failed {
                     Ok(Err(e)) => StoreError(format!("cannot connect to Redis: {e}")),
@@ -125,7 +126,9 @@ impl RedisStore {
         what: &str,
         call: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
+        let answer = tokio::time::timeout(self.timeout, call).await;
+        crate::metrics::metrics().redis_round_trip(matches!(answer, Ok(Ok(_))));
+        match answer {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => {
                 if is_connection_error(&e) {

@@ -1,0 +1,175 @@
+//! The Prometheus endpoint: `GET /metrics` on `METRICS_BIND`, a listener of its own served by
+//! one thread, so the metrics are never reachable through the public port (nor its
+//! `ALLOWED_HOSTS`, throttles or access log) and a slow scrape never holds a request worker.
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+use crate::metrics::{self, metrics};
+use crate::state::{AppState, StartupError};
+
+/// The exposition format Prometheus reads.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Binds `bind` (at start-up, so a taken port stops the server), turns the per-request metrics
+/// on, and serves the scrapes on a thread of its own; returns the port bound.
+pub fn start(bind: &str, state: web::Data<AppState>) -> Result<u16, StartupError> {
+    let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+        bind: format!("{bind} (METRICS_BIND)"),
+        source,
+    })?;
+    let port = listener.local_addr()?.port();
+    record_build_info(&state);
+    metrics::enable();
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            let system = actix_web::rt::System::new();
+            let served = system.block_on(async move {
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .route("/metrics", web::get().to(scrape))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)?
+                .run()
+                .await
+            });
+            if let Err(error) = served {
+                log::error!("the metrics listener stopped: {error}");
+            }
+        })?;
+    Ok(port)
+}
+
+fn record_build_info(state: &AppState) {
+    let config = &state.config;
+    let database = if config.database.is_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let throttle_store = if config.throttle_store.redis_url.is_some() {
+        "redis"
+    } else {
+        "memory"
+    };
+    metrics()
+        .build_info
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            config.jwt.algorithm.name(),
+            database,
+            throttle_store,
+        ])
+        .set(1);
+}
+
+/// Samples what is read rather than counted (the pool, the stores, the caches), then renders.
+async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = metrics();
+    let pool = state.pool.state();
+    let idle = i64::from(pool.idle_connections);
+    let connections = i64::from(pool.connections);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["idle"])
+        .set(idle);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["in_use"])
+        .set(connections - idle);
+    if let Some(keys) = state.counter.store().keys_held() {
+        metrics
+            .throttle_store_keys
+            .with_label_values(&["throttles"])
+            .set(keys as i64);
+    }
+    metrics
+        .throttle_store_keys
+        .with_label_values(&["login_limiter"])
+        .set(state.login_failures.local_keys() as i64);
+    metrics.revoked_families.set(state.revoked.held() as i64);
+    metrics
+        .cached_users
+        .set(state.accounts.cached_users() as i64);
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(metrics.render())
+}
+
+/// Counts one answered request under its view (route pattern, `unmatched` when no route
+/// matched), method and status, with its duration since `started`.
+pub fn record_request<B: MessageBody>(
+    response: &Result<ServiceResponse<B>, actix_web::Error>,
+    method: &str,
+    started: Instant,
+) {
+    let (view, status) = match response {
+        Ok(response) => (
+            response.request().match_pattern(),
+            response.status().as_u16(),
+        ),
+        Err(error) => (None, error.as_response_error().status_code().as_u16()),
+    };
+    record(
+        view.as_deref().unwrap_or("unmatched"),
+        method,
+        status,
+        started,
+    );
+}
+
+/// Counts one request under `view`.
+pub fn record(view: &str, method: &str, status: u16, started: Instant) {
+    let metrics = metrics();
+    metrics
+        .requests
+        .with_label_values(&[view, metrics::method_label(method), itoa_status(status)])
+        .inc();
+    metrics
+        .request_duration
+        .with_label_values(&[view])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// A status code as a label without formatting: the codes actix can send, else `other`.
+fn itoa_status(status: u16) -> &'static str {
+    const CODES: &[(u16, &str)] = &[
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (302, "302"),
+        (303, "303"),
+        (304, "304"),
+        (308, "308"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (406, "406"),
+        (408, "408"),
+        (409, "409"),
+        (413, "413"),
+        (414, "414"),
+        (415, "415"),
+        (429, "429"),
+        (431, "431"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    CODES
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or("other", |(_, label)| label)
+}
