@@ -1,5 +1,6 @@
 //! The administrators' side: HTML login/logout/dashboard, server-side sessions and CSRF.
 
+pub mod assets;
 pub mod authentication;
 pub mod dashboard;
 pub mod forms;
@@ -94,6 +95,15 @@ pub fn configure(
         paths.insert(path.to_string());
         web::resource(path).default_service(web::to(method_not_allowed))
     };
+    // Without the directory (the binary started elsewhere), the built-in assets alone.
+    if static_dir.is_dir() {
+        cfg.service(
+            actix_files::Files::new("/static", static_dir)
+                .default_handler(actix_web::dev::fn_service(assets::built_in)),
+        );
+    } else {
+        cfg.route("/static/{path:.*}", web::route().to(assets::serve));
+    }
     cfg.app_data(web::Data::from(admin))
         .service(
             page("/admin/")
@@ -113,8 +123,7 @@ pub fn configure(
         .service(page("/admin/users/logout/").route(web::post().to(dashboard::end_user_sessions)))
         .service(
             page("/admin/authtoken/revoke/").route(web::post().to(dashboard::revoke_auth_token)),
-        )
-        .service(actix_files::Files::new("/static", static_dir));
+        );
 }
 
 /// Django's `HttpResponseNotAllowed` for the admin views (`require_POST` and friends).

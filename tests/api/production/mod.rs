@@ -9,6 +9,7 @@ mod families;
 mod instances;
 mod key_ring;
 mod nginx;
+mod one_binary;
 mod postgres;
 mod proxy;
 mod redis_store;
