@@ -311,3 +311,119 @@ async fn redis_round_trips_errors_and_the_fallback_are_counted() {
             >= 3.0
     );
 }
+
+/// The names a PromQL expression reads (`portcullis_...`), and the labels of its `by (...)`.
+fn names_and_groupings(expr: &str) -> (Vec<String>, Vec<String>) {
+    let mut names = Vec::new();
+    for (start, _) in expr.match_indices("portcullis_") {
+        let name: String = expr[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        names.push(name);
+    }
+    let mut labels = Vec::new();
+    for (start, _) in expr.match_indices("by (") {
+        let rest = &expr[start + 4..];
+        let list = &rest[..rest.find(')').expect("by (...) closes")];
+        labels.extend(list.split(',').map(|label| label.trim().to_string()));
+    }
+    (names, labels)
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_what_the_scrape_shows() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/portcullis.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+    assert_eq!(dashboard["uid"], "portcullis");
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["query"] == "prometheus")
+    );
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let mut ids = std::collections::HashSet::new();
+    let mut queries = Vec::new();
+    for panel in panels {
+        assert!(ids.insert(panel["id"].as_u64().expect("a numeric id")));
+        assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(["timeseries", "table"].contains(&panel["type"].as_str().unwrap()));
+        for field in ["h", "w", "x", "y"] {
+            assert!(panel["gridPos"][field].is_u64(), "{}", panel["title"]);
+        }
+        assert_eq!(panel["datasource"]["uid"], "${datasource}");
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty());
+        for target in targets {
+            queries.push(target["expr"].as_str().expect("an expr").to_string());
+        }
+    }
+
+    // Traffic that makes every series appear: a login, a failed one, a user throttled, an
+    // anonymous refusal.
+    let app = spawn_app_with(&[WITH_METRICS, ("THROTTLE_RATES", "anon=1000/min,user=3/min")]).await;
+    app.seed_reference_users();
+    let (_, access) = app.obtain("vitor", PASSWORD).await;
+    let wrong = json!({ "username": "vitor", "password": "wrong" });
+    assert_eq!(app.post_json("/api/token/", &wrong).await.status(), 401);
+    for _ in 0..4 {
+        app.get_with_token("/hello/", &access).await;
+    }
+    app.client.get(app.url("/hello/")).send().await.unwrap();
+    let scraped = scrape(&app).await;
+
+    let mut read = std::collections::BTreeSet::new();
+    for expr in &queries {
+        let (names, groupings) = names_and_groupings(expr);
+        assert!(!names.is_empty(), "{expr} reads no portcullis metric");
+        for name in names {
+            let samples: Vec<_> = scraped
+                .samples
+                .iter()
+                .filter(|(n, ..)| *n == name)
+                .collect();
+            assert!(
+                !samples.is_empty(),
+                "{name} (in {expr}) is not in the scrape"
+            );
+            for label in &groupings {
+                assert!(
+                    samples
+                        .iter()
+                        .any(|(_, labels, _)| labels.contains_key(label)),
+                    "{name} has no label {label} (in {expr})"
+                );
+            }
+            read.insert(name);
+        }
+    }
+    // Every family of the scrape is on the dashboard (histograms by their buckets).
+    for line in scraped.text.lines() {
+        if let Some(family) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = family.split_once(' ').unwrap();
+            let shown = if kind == "histogram" {
+                format!("{name}_bucket")
+            } else {
+                name.to_string()
+            };
+            assert!(read.contains(&shown), "{shown} is not on the dashboard");
+        }
+    }
+
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus.yml");
+    let checked = std::process::Command::new("promtool")
+        .args(["check", "config", config])
+        .output()
+        .expect("promtool is installed");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+}
