@@ -1,4 +1,4 @@
-//! `portcullis keys`: the signing key ring's maintenance (see README "Signing keys and
+//! `portcullis keys`: the signing key ring's maintenance (see docs/deployment.md "Signing keys and
 //! rotation"). Every instance picks a change up within `KEY_RING_TTL_MS`.
 
 use crate::cli::KeysAction;
