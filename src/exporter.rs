@@ -36,6 +36,8 @@ pub fn start(bind: &str, state: web::Data<AppState>) -> Result<u16, StartupError
                         .route("/metrics", web::get().to(scrape))
                 })
                 .workers(1)
+                // Prometheus and an operator's curl: a few connections, never thousands.
+                .max_connections(64)
                 .disable_signals()
                 .listen(listener)?
                 .run()

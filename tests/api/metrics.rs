@@ -427,3 +427,52 @@ async fn the_grafana_dashboard_queries_only_what_the_scrape_shows() {
         String::from_utf8_lossy(&checked.stdout)
     );
 }
+
+#[tokio::test]
+async fn hashing_refusals_are_counted_once_each_and_the_queue_gauges_return_to_zero() {
+    // One hashing thread, a queue of four (a client's share: one check).
+    let app = spawn_app_with(&[
+        WITH_METRICS,
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("HASHER_THREADS", "1"),
+        ("HASHER_QUEUE", "4"),
+        ("BCRYPT_COST", "10"),
+    ])
+    .await;
+    app.seed_reference_users();
+    let before = scrape(&app).await;
+    // Twelve addresses, two checks each at once: a second check of one address is over its
+    // share, and past four queued the queue is full.
+    let attempts = (0..24).map(|i| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/token/"))
+                .header("X-Forwarded-For", format!("203.0.113.{}", i / 2))
+                .json(&json!({ "username": "vitor", "password": "wrong" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let busy = statuses.iter().filter(|s| **s == 503).count() as f64;
+    assert!(busy > 0.0, "the queue never refused: {statuses:?}");
+    let after = scrape(&app).await;
+    let refusals = "portcullis_hasher_refusals_total";
+    let fair_share = after.value(refusals, &[("reason", "fair_share")])
+        - before.value(refusals, &[("reason", "fair_share")]);
+    let queue_full = after.value(refusals, &[("reason", "queue_full")])
+        - before.value(refusals, &[("reason", "queue_full")]);
+    assert_eq!(fair_share + queue_full, busy, "{statuses:?}");
+    assert_eq!(after.value("portcullis_hasher_queue_depth", &[]), 0.0);
+    assert_eq!(after.value("portcullis_hasher_in_flight", &[]), 0.0);
+    let checked = statuses.iter().filter(|s| **s == 401).count() as f64;
+    assert_eq!(
+        after.value("portcullis_failed_password_checks_total", &[])
+            - before.value("portcullis_failed_password_checks_total", &[]),
+        checked
+    );
+}
