@@ -53,18 +53,19 @@ impl SecurityEvent {
     /// Writes the line, and counts the event in the metrics (the token events among them
     /// under `token_events_total` too).
     pub fn emit(self) {
-        let metrics = crate::metrics::metrics();
-        metrics
-            .security_events
-            .with_label_values(&[self.event])
-            .inc();
-        let token_event = match self.event {
-            "refresh_reuse_detected" => Some("reuse_detected"),
-            "family_revoked" | "logout_everywhere" => Some(self.event),
-            _ => None,
-        };
-        if let Some(event) = token_event {
-            metrics.token_events.with_label_values(&[event]).inc();
+        if let Some(metrics) = crate::metrics::recording() {
+            metrics
+                .security_events
+                .with_label_values(&[self.event])
+                .inc();
+            let token_event = match self.event {
+                "refresh_reuse_detected" => Some("reuse_detected"),
+                "family_revoked" | "logout_everywhere" => Some(self.event),
+                _ => None,
+            };
+            if let Some(event) = token_event {
+                metrics.token_events.with_label_values(&[event]).inc();
+            }
         }
         log::info!(target: TARGET, "{}", json!(self.fields));
     }

@@ -18,11 +18,20 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Binds `bind` (at start-up, so a taken port stops the server), turns the per-request metrics
 /// on, and serves the scrapes on a thread of its own; returns the port bound.
 pub fn start(bind: &str, state: web::Data<AppState>) -> Result<u16, StartupError> {
-    let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
-        bind: format!("{bind} (METRICS_BIND)"),
+    let listener = TcpListener::bind(bind).map_err(|source| StartupError::MetricsBind {
+        bind: bind.to_string(),
         source,
     })?;
-    let port = listener.local_addr()?.port();
+    let address = listener.local_addr()?;
+    if address.ip().is_loopback() {
+        log::info!("metrics on http://{address}/metrics");
+    } else {
+        log::warn!(
+            "metrics on http://{address}/metrics: not a loopback address, keep it off the \
+             public network (a firewall, or METRICS_BIND=127.0.0.1:PORT)"
+        );
+    }
+    let port = address.port();
     record_build_info(&state);
     metrics::enable();
     std::thread::Builder::new()
@@ -31,13 +40,18 @@ pub fn start(bind: &str, state: web::Data<AppState>) -> Result<u16, StartupError
             let system = actix_web::rt::System::new();
             let served = system.block_on(async move {
                 HttpServer::new(move || {
-                    App::new()
-                        .app_data(state.clone())
-                        .route("/metrics", web::get().to(scrape))
+                    App::new().app_data(state.clone()).service(
+                        web::resource("/metrics")
+                            .route(web::get().to(scrape))
+                            .route(web::head().to(scrape)),
+                    )
                 })
                 .workers(1)
-                // Prometheus and an operator's curl: a few connections, never thousands.
+                // Prometheus and an operator's curl: a few connections, never thousands; one
+                // that sends nothing is dropped soon, so idle connections cannot keep a scrape
+                // out for long.
                 .max_connections(64)
+                .client_request_timeout(std::time::Duration::from_secs(1))
                 .disable_signals()
                 .listen(listener)?
                 .run()

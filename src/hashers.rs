@@ -112,10 +112,12 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher accounting lock poisoned".into()))?;
         let count = in_flight.entry(client).or_insert(0);
         if *count >= self.per_client {
-            crate::metrics::metrics()
-                .hasher_refusals
-                .with_label_values(&["fair_share"])
-                .inc();
+            if let Some(metrics) = crate::metrics::recording() {
+                metrics
+                    .hasher_refusals
+                    .with_label_values(&["fair_share"])
+                    .inc();
+            }
             return Err(HasherError::ClientBusy);
         }
         *count += 1;
@@ -131,26 +133,22 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let (done, result) = tokio::sync::oneshot::channel();
-        let metrics = crate::metrics::metrics();
+        // Counted before it is sent, so a thread that takes it at once never counts it below 0;
+        // a job refused or dropped unrun uncounts itself.
+        let queued = Queued::count();
         let job: Job = Box::new(move || {
-            metrics.hasher_queue_depth.dec();
-            metrics.hasher_in_flight.inc();
+            let _running = queued.start();
             let _ = done.send(work());
-            metrics.hasher_in_flight.dec();
         });
-        // Counted before it is sent, so a thread that takes it at once never counts it below 0.
-        metrics.hasher_queue_depth.inc();
-        let sent = self.jobs.try_send(job);
-        if sent.is_err() {
-            metrics.hasher_queue_depth.dec();
-        }
-        match sent {
+        match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                metrics
-                    .hasher_refusals
-                    .with_label_values(&["queue_full"])
-                    .inc();
+                if let Some(metrics) = crate::metrics::recording() {
+                    metrics
+                        .hasher_refusals
+                        .with_label_values(&["queue_full"])
+                        .inc();
+                }
                 return Err(HasherError::Busy);
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -191,6 +189,45 @@ impl PasswordHasher {
     pub async fn make_password(&self, password: String) -> Result<String, HasherError> {
         let cost = self.cost;
         self.run(move || hash_password(&password, cost)).await?
+    }
+}
+
+/// A job in the queue, in the metrics' depth gauge until it starts or is dropped unrun.
+struct Queued(Option<&'static crate::metrics::Metrics>);
+
+/// A job on a hashing thread, in the in-flight gauge until it ends (also by a panic).
+struct Running(Option<&'static crate::metrics::Metrics>);
+
+impl Queued {
+    fn count() -> Queued {
+        let metrics = crate::metrics::recording();
+        if let Some(metrics) = metrics {
+            metrics.hasher_queue_depth.inc();
+        }
+        Queued(metrics)
+    }
+
+    fn start(self) -> Running {
+        if let Some(metrics) = self.0 {
+            metrics.hasher_in_flight.inc();
+        }
+        Running(self.0)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.0 {
+            metrics.hasher_queue_depth.dec();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.0 {
+            metrics.hasher_in_flight.dec();
+        }
     }
 }
 

@@ -1,9 +1,7 @@
 //! Prometheus metrics for every stage of the pipeline, in one registry per process.
 //!
-//! The counters of rare events (a refused login, a token reuse, a Redis error) are always kept:
-//! an increment is one atomic add. What every request would pay (its view, method, status and
-//! duration, its authentication outcome) is recorded only once `enable` was called, which
-//! `serve` does when `METRICS_BIND` is set. Labels have bounded values only: route patterns,
+//! Nothing is recorded until `enable` was called, which start-up does when `METRICS_BIND` is
+//! set: every recording site asks `recording()` (one atomic load) first. Labels have bounded values only: route patterns,
 //! class names, codes and event names of this crate, never a path, an address, a username or a
 //! token.
 
@@ -34,6 +32,12 @@ pub fn enable() {
 /// Whether the per-request metrics are recorded.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// The metrics when they are recorded (`METRICS_BIND` set), else `None`: with metrics off,
+/// recording anything costs one atomic load.
+pub fn recording() -> Option<&'static Metrics> {
+    enabled().then(metrics)
 }
 
 /// This process's metrics.
@@ -84,6 +88,8 @@ pub struct Metrics {
     /// Since when Redis has been failing (the in-process fallback in force), and the time
     /// already counted into `redis_fallback_seconds`.
     fallback: Mutex<Fallback>,
+    /// `fallback.since.is_some()`, readable without the lock.
+    on_fallback: AtomicBool,
 }
 
 #[derive(Default)]
@@ -224,6 +230,7 @@ impl Metrics {
                 &["version", "algorithm", "database", "throttle_store"],
             ),
             fallback: Mutex::new(Fallback::default()),
+            on_fallback: AtomicBool::new(false),
         };
         metrics.register_all();
         metrics.initialise_known_labels();
@@ -295,16 +302,23 @@ impl Metrics {
     pub fn redis_reachable(&self, reachable: bool) {
         if !reachable {
             self.redis_errors.inc();
+        } else if !self.on_fallback.load(Ordering::Relaxed) {
+            // The common case, a round trip while Redis is up: no lock.
+            return;
         }
         let Ok(mut fallback) = self.fallback.lock() else {
             return;
         };
         match (reachable, fallback.since) {
-            (false, None) => fallback.since = Some(Instant::now()),
+            (false, None) => {
+                fallback.since = Some(Instant::now());
+                self.on_fallback.store(true, Ordering::Relaxed);
+            }
             (true, Some(since)) => {
                 self.redis_fallback_seconds
                     .inc_by(since.elapsed().as_secs_f64());
                 fallback.since = None;
+                self.on_fallback.store(false, Ordering::Relaxed);
             }
             _ => {}
         }
@@ -350,7 +364,9 @@ pub fn method_label(method: &str) -> &'static str {
 pub fn class_name(type_name: &'static str) -> &'static str {
     // Char patterns (memchr), not `rsplit("::")`: this runs for every class on every request,
     // and a string pattern's searcher cost ~650 instructions each time.
-    let path = type_name.find('<').map_or(type_name, |end| &type_name[..end]);
+    let path = type_name
+        .find('<')
+        .map_or(type_name, |end| &type_name[..end]);
     path.rfind(':').map_or(path, |colon| &path[colon + 1..])
 }
 

@@ -47,6 +47,11 @@ pub enum StartupError {
         bind: String,
         source: std::io::Error,
     },
+    #[error("cannot bind METRICS_BIND={bind}: {source}")]
+    MetricsBind {
+        bind: String,
+        source: std::io::Error,
+    },
     #[error("cannot open DATABASE_URL: {0}")]
     Database(String),
     #[error("migration failed: {0}")]

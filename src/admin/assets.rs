@@ -75,8 +75,8 @@ pub async fn serve(request: HttpRequest) -> HttpResponse {
 }
 
 fn respond(request: &HttpRequest) -> HttpResponse {
-    let path = request.path().strip_prefix("/static/").unwrap_or("");
-    let Some(asset) = ASSETS.iter().find(|asset| asset.path == path) else {
+    let path = request.path().strip_prefix("/static/").and_then(decoded);
+    let Some(asset) = path.and_then(|path| ASSETS.iter().find(|asset| asset.path == path)) else {
         return HttpResponse::NotFound().finish();
     };
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -103,6 +103,32 @@ fn respond(request: &HttpRequest) -> HttpResponse {
         .body(asset.content)
 }
 
+/// The path percent-decoded, as actix-files decodes it (so both ways of serving `/static/`
+/// answer alike); an encoded `/` or NUL, or a bad escape, names no asset.
+fn decoded(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut path = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'%' {
+            path.push(bytes[at]);
+            at += 1;
+            continue;
+        }
+        let hex = bytes.get(at + 1..at + 3)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let byte = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        if byte == b'/' || byte == 0 {
+            return None;
+        }
+        path.push(byte);
+        at += 3;
+    }
+    String::from_utf8(path).ok()
+}
+
 /// `If-None-Match` names the current `ETag` (or `*`).
 fn revalidated(request: &HttpRequest, etag: &HeaderValue) -> bool {
     let Some(etag) = etag.to_str().ok() else {
@@ -120,6 +146,15 @@ fn revalidated(request: &HttpRequest, etag: &HeaderValue) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_decoded_as_actix_files_decodes_them() {
+        assert_eq!(decoded("admin%2ecss").as_deref(), Some("admin.css"));
+        assert_eq!(decoded("demo/%61pp.js").as_deref(), Some("demo/app.js"));
+        for refused in ["demo%2fapp.js", "a%00", "a%2", "a%zz", "a%+1", "%ff"] {
+            assert_eq!(decoded(refused), None, "{refused}");
+        }
+    }
 
     #[test]
     fn every_asset_of_the_checkout_is_built_in() {

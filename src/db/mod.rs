@@ -661,18 +661,22 @@ pub fn run_blocking<T>(
     pool: &DbPool,
     query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
 ) -> Result<T, DbError> {
-    let metrics = crate::metrics::metrics();
-    let waiting = std::time::Instant::now();
+    let metrics = crate::metrics::recording();
+    let waiting = metrics.map(|_| std::time::Instant::now());
     let conn = pool.get();
-    metrics
-        .db_pool_wait
-        .observe(waiting.elapsed().as_secs_f64());
+    if let (Some(metrics), Some(waiting)) = (metrics, waiting) {
+        metrics
+            .db_pool_wait
+            .observe(waiting.elapsed().as_secs_f64());
+    }
     let result = conn.map_err(DbError::from).and_then(|mut conn| {
         let deadline = conn.call_deadline;
         conn.within(deadline, query)
     });
     // A row not found is an answer, not a failure.
-    if matches!(&result, Err(e) if !matches!(e, DbError::Query(diesel::result::Error::NotFound))) {
+    let failed =
+        matches!(&result, Err(e) if !matches!(e, DbError::Query(diesel::result::Error::NotFound)));
+    if let (Some(metrics), true) = (metrics, failed) {
         metrics.db_errors.inc();
     }
     result

@@ -46,10 +46,12 @@ fn count_authentication<T>(class: &'static str, outcome: &Result<Option<T>, ApiE
         Ok(None) => ("not_attempted", ""),
         Err(error) => ("failed", error.code_label()),
     };
-    crate::metrics::metrics()
-        .authentication
-        .with_label_values(&[class, outcome, code])
-        .inc();
+    if let Some(metrics) = crate::metrics::recording() {
+        metrics
+            .authentication
+            .with_label_values(&[class, outcome, code])
+            .inc();
+    }
 }
 
 /// DRF's `http_method_names` order, which is also the order of the `Allow` header.
@@ -366,10 +368,12 @@ impl APIView {
     ) -> Result<(), ApiError> {
         for permission in policies.permission {
             if let Err(denial) = permission.check(request) {
-                crate::metrics::metrics()
-                    .permission_denied
-                    .with_label_values(&[denial.class])
-                    .inc();
+                if let Some(metrics) = crate::metrics::recording() {
+                    metrics
+                        .permission_denied
+                        .with_label_values(&[denial.class])
+                        .inc();
+                }
                 return Err(permission_denied(
                     !policies.authentication.is_empty(),
                     request,
@@ -388,10 +392,12 @@ impl APIView {
             Arc::new(move |request: &Request, object: &dyn std::any::Any| {
                 for permission in &permissions {
                     if let Err(denial) = permission.check_object(request, object) {
-                        crate::metrics::metrics()
-                            .permission_denied
-                            .with_label_values(&[denial.class])
-                            .inc();
+                        if let Some(metrics) = crate::metrics::recording() {
+                            metrics
+                                .permission_denied
+                                .with_label_values(&[denial.class])
+                                .inc();
+                        }
                         return Err(permission_denied(has_authenticators, request, denial));
                     }
                 }
@@ -413,10 +419,12 @@ impl APIView {
                 .await?;
             if let Hit::Refused { wait } = hit {
                 let scope = throttle.scope_label(self.throttle_scope.as_deref());
-                crate::metrics::metrics()
-                    .throttled
-                    .with_label_values(&[throttle.name(), scope])
-                    .inc();
+                if let Some(metrics) = crate::metrics::recording() {
+                    metrics
+                        .throttled
+                        .with_label_values(&[throttle.name(), scope])
+                        .inc();
+                }
                 longest_wait = Some(longest_wait.map_or(wait, |longest: f64| longest.max(wait)));
             }
         }

@@ -236,10 +236,12 @@ impl LoginFailureLimiter {
         let attempt = match self.reserve_when_settled(username, client).await? {
             Ok(attempt) => attempt,
             Err((wait, limit)) => {
-                crate::metrics::metrics()
-                    .login_limiter_refusals
-                    .with_label_values(&[limit])
-                    .inc();
+                if let Some(metrics) = crate::metrics::recording() {
+                    metrics
+                        .login_limiter_refusals
+                        .with_label_values(&[limit])
+                        .inc();
+                }
                 SecurityEvent::new("login_throttled")
                     .client(client)
                     .with("username_hash", username_hash(username))
@@ -265,7 +267,9 @@ impl LoginFailureLimiter {
                     Ok(user) => Some(user.id),
                     Err(account) => account,
                 };
-                crate::metrics::metrics().failed_password_checks.inc();
+                if let Some(metrics) = crate::metrics::recording() {
+                    metrics.failed_password_checks.inc();
+                }
                 let event = SecurityEvent::new("login_failed").client(client);
                 match account {
                     Some(id) => event.user(Some(id)),

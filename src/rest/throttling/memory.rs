@@ -160,9 +160,9 @@ impl Shard {
         for key in victims {
             self.entries.remove(&key);
         }
-        crate::metrics::metrics()
-            .throttle_store_evictions
-            .inc_by(evict as u64);
+        if let Some(metrics) = crate::metrics::recording() {
+            metrics.throttle_store_evictions.inc_by(evict as u64);
+        }
         Room::Evicted
     }
 }
