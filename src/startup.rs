@@ -8,7 +8,7 @@ use std::time::Instant;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{DefaultHeaders, Logger, Next, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::config::Config;
@@ -86,6 +86,10 @@ impl Application {
         let proxies = web::Data::new(crate::rest::client::TrustedProxies(
             state.config.pipeline.trusted_proxies.clone(),
         ));
+        // The access log renders its fields as each request arrives (three strings), whether or
+        // not the line is written: with the log off (RUST_LOG=warn) it is not mounted at all.
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let server = HttpServer::new(move || {
             let trusted = state.config.pipeline.trusted_proxies.clone();
             let allowed_hosts = Arc::new(state.config.server.allowed_hosts.clone());
@@ -96,14 +100,15 @@ impl Application {
                     check_host(Arc::clone(&allowed_hosts), request, next)
                 }))
                 .wrap(security_headers())
-                .wrap(
+                .wrap(Condition::new(
+                    access_log,
                     Logger::new("%{client}xi \"%{method}xi %{path}xi\" %s %b %Dms")
                         .custom_request_replace("client", move |req| {
                             crate::urls::log_client(req, &trusted)
                         })
                         .custom_request_replace("method", |req| req.method().to_string())
                         .custom_request_replace("path", |req| escape_for_log(req.path())),
-                )
+                ))
                 .configure(|cfg| crate::urls::configure(cfg, &state, &settings, views(&state)))
         })
         .workers(server_settings.workers)
