@@ -26,6 +26,7 @@ const LAYERS: &[&str] = &[
     "exporter",
     "well_known",
     "urls",
+    "gate",
     "startup",
     "cli",
     "commands",

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod exporter;
+pub mod gate;
 pub mod hashers;
 pub mod health;
 pub mod hello;

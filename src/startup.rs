@@ -3,19 +3,16 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::db;
+use crate::gate::Gate;
 use crate::jwt::serializers::TokenClaims;
 use crate::rest::APIView;
-use crate::rest::hosts::{AllowedHosts, BAD_REQUEST_PAGE};
 pub use crate::state::{AppState, StartupError};
 
 /// Applies pending migrations and logs each one applied.
@@ -96,9 +93,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(proxies.clone())
-                .wrap(from_fn(move |request, next| {
-                    check_host(Arc::clone(&allowed_hosts), request, next)
-                }))
+                .wrap(Gate::new(Arc::clone(&allowed_hosts)))
                 .wrap(security_headers())
                 .wrap(Condition::new(
                     access_log,
@@ -140,45 +135,6 @@ fn escape_for_log(path: &str) -> String {
         }
     }
     escaped
-}
-
-/// Django's `ALLOWED_HOSTS` check, before anything reads the `Host`: Django's 400 page for
-/// another name. `/healthz` and `/readyz` answer whatever the `Host`: load balancers and
-/// orchestrators probe an instance by its address. The outermost layer, so it also counts
-/// every request in the metrics when they are on (one layer instead of two).
-async fn check_host(
-    allowed: Arc<AllowedHosts>,
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .map(|value| value.to_str().unwrap_or(""))
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.as_str())
-        })
-        .unwrap_or("");
-    let probe = matches!(request.path(), "/healthz" | "/readyz");
-    let metered = crate::metrics::enabled().then(|| (Instant::now(), request.method().clone()));
-    if probe || allowed.allows(host) {
-        let response = next.call(request).await;
-        if let Some((started, method)) = metered {
-            crate::exporter::record_request(&response, method.as_str(), started);
-        }
-        return response.map(ServiceResponse::map_into_left_body);
-    }
-    log::debug!("refused a request for a host not in ALLOWED_HOSTS");
-    let response = HttpResponse::BadRequest()
-        .content_type("text/html; charset=utf-8")
-        .body(BAD_REQUEST_PAGE);
-    if let Some((started, method)) = metered {
-        crate::exporter::record("disallowed_host", method.as_str(), 400, started);
-    }
-    Ok(request.into_response(response).map_into_right_body())
 }
 
 /// Django's security middleware headers.

@@ -1,0 +1,128 @@
+//! The outermost layer of every request: Django's `ALLOWED_HOSTS` check, before anything reads
+//! the `Host`, and the request metrics when they are on. A middleware of its own rather than
+//! `from_fn`, which boxes a future per request (about 2,000 instructions, 2.5 % of `/hello/`).
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::{Method, header};
+use actix_web::{Error, HttpResponse};
+
+use crate::rest::hosts::{AllowedHosts, BAD_REQUEST_PAGE};
+
+/// Django's 400 page for a `Host` not in `ALLOWED_HOSTS`. `/healthz` and `/readyz` answer
+/// whatever the `Host`: load balancers and orchestrators probe an instance by its address.
+pub struct Gate {
+    allowed: Arc<AllowedHosts>,
+}
+
+impl Gate {
+    pub fn new(allowed: Arc<AllowedHosts>) -> Gate {
+        Gate { allowed }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Gate
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = GateService<S>;
+    type InitError = ();
+    type Future = Ready<Result<GateService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GateService {
+            service,
+            allowed: Arc::clone(&self.allowed),
+        }))
+    }
+}
+
+pub struct GateService<S> {
+    service: S,
+    allowed: Arc<AllowedHosts>,
+}
+
+/// The `Host` header, else the request target's authority (an absolute-form request).
+fn host(request: &ServiceRequest) -> &str {
+    match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().unwrap_or(""),
+        None => request
+            .uri()
+            .authority()
+            .map_or("", |authority| authority.as_str()),
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for GateService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = GateFuture<S::Future, B>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let metered = crate::metrics::enabled().then(|| (Instant::now(), request.method().clone()));
+        let probe = matches!(request.path(), "/healthz" | "/readyz");
+        if probe || self.allowed.allows(host(&request)) {
+            return GateFuture::Passed {
+                inner: self.service.call(request),
+                metered,
+            };
+        }
+        log::debug!("refused a request for a host not in ALLOWED_HOSTS");
+        if let Some((started, method)) = metered {
+            crate::exporter::record("disallowed_host", method.as_str(), 400, started);
+        }
+        let page = HttpResponse::BadRequest()
+            .content_type("text/html; charset=utf-8")
+            .body(BAD_REQUEST_PAGE);
+        GateFuture::Refused {
+            response: Some(request.into_response(page).map_into_right_body()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer (counted when the metrics are on), or the refusal.
+    #[project = GateProjection]
+    pub enum GateFuture<F, B> {
+        Passed { #[pin] inner: F, metered: Option<(Instant, Method)> },
+        Refused { response: Option<ServiceResponse<EitherBody<B>>> },
+    }
+}
+
+impl<F, B> Future for GateFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GateProjection::Passed { inner, metered } => {
+                let response = std::task::ready!(inner.poll(cx));
+                if let Some((started, method)) = metered.take() {
+                    crate::exporter::record_request(&response, method.as_str(), started);
+                }
+                Poll::Ready(response.map(ServiceResponse::map_into_left_body))
+            }
+            GateProjection::Refused { response } => Poll::Ready(response.take().ok_or_else(|| {
+                actix_web::error::ErrorInternalServerError("the host refusal was polled again")
+            })),
+        }
+    }
+}
