@@ -8,6 +8,8 @@
 //! ignored. A `Host` that is not a valid name or `[IPv6]`, with an optional port, is refused
 //! even with `*`.
 
+use std::borrow::Cow;
+
 /// `ALLOWED_HOSTS`, lowercased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHosts {
@@ -48,7 +50,7 @@ impl AllowedHosts {
     pub fn local(bind: &str) -> AllowedHosts {
         let mut patterns: Vec<String> = LOCAL.iter().map(|p| p.to_string()).collect();
         let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
-        if let Some(domain) = domain_of(host)
+        if let Some(domain) = domain_of(host).map(Cow::into_owned)
             && !["0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"].contains(&domain.as_str())
             && !patterns.contains(&domain)
         {
@@ -62,9 +64,10 @@ impl AllowedHosts {
         let Some(domain) = domain_of(host) else {
             return false;
         };
+        let domain = domain.as_ref();
         self.patterns.iter().any(|pattern| {
             pattern == "*"
-                || *pattern == domain
+                || pattern == domain
                 || pattern
                     .strip_prefix('.')
                     .is_some_and(|parent| domain == parent || domain.ends_with(pattern.as_str()))
@@ -78,14 +81,19 @@ impl AllowedHosts {
 
 /// Django's `split_domain_port`: the lowercased domain of `host[:port]` when it is a valid
 /// name (letters, digits, `.`, `-`) or bracketed IPv6 address, without a trailing dot.
-fn domain_of(host: &str) -> Option<String> {
-    let host = host.to_ascii_lowercase();
-    let (domain, port) = if host.starts_with('[') {
-        let end = host.find(']')?;
-        (&host[..=end], &host[end + 1..])
+/// Borrowed when the host is already lower case (every request asks: no allocation then).
+fn domain_of(host: &str) -> Option<Cow<'_, str>> {
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
     } else {
-        host.split_at(host.find(':').unwrap_or(host.len()))
+        Cow::Borrowed(host)
     };
+    let domain_end = if host.starts_with('[') {
+        host.find(']')? + 1
+    } else {
+        host.find(':').unwrap_or(host.len())
+    };
+    let (domain, port) = host.split_at(domain_end);
     let port_ok = port.is_empty()
         || port
             .strip_prefix(':')
@@ -108,7 +116,14 @@ fn domain_of(host: &str) -> Option<String> {
     if !(port_ok && name_ok) {
         return None;
     }
-    Some(domain.strip_suffix('.').unwrap_or(domain).to_string())
+    let length = domain.strip_suffix('.').unwrap_or(domain).len();
+    Some(match host {
+        Cow::Borrowed(host) => Cow::Borrowed(&host[..length]),
+        Cow::Owned(mut host) => {
+            host.truncate(length);
+            Cow::Owned(host)
+        }
+    })
 }
 
 #[cfg(test)]
