@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
@@ -94,7 +94,6 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(proxies.clone())
                 .wrap(Gate::new(Arc::clone(&allowed_hosts)))
-                .wrap(security_headers())
                 .wrap(Condition::new(
                     access_log,
                     Logger::new("%{client}xi \"%{method}xi %{path}xi\" %s %b %Dms")
@@ -135,15 +134,6 @@ fn escape_for_log(path: &str) -> String {
         }
     }
     escaped
-}
-
-/// Django's security middleware headers.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Frame-Options", "DENY"))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "same-origin"))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
 }
 
 #[cfg(test)]

@@ -520,7 +520,14 @@ async fn a_host_not_allowed_gets_djangos_400() {
             .bearer_auth(&access)
             .send()
     };
-    for host in ["localhost:8000", "app.localhost", "[::1]", "127.0.0.1"] {
+    for host in [
+        "localhost:8000",
+        "app.localhost",
+        "[::1]",
+        "127.0.0.1",
+        "LocalHost:8000",
+        "App.LOCALHOST.",
+    ] {
         let response = with_host(host, "/hello/").await.unwrap();
         assert_eq!(response.status(), 200, "{host}");
     }
