@@ -158,7 +158,7 @@ impl JWTAuthentication {
 /// names, as simplejwt takes it: a number is the user's `id`; anything else (a service name
 /// such as `"svc-billing"`) is kept as `token_id`, the id 0 (`User::pk` gives it back).
 fn token_user(token: &Token) -> Result<User, ApiError> {
-    let claim = |name: &str| token.claims.get(name);
+    let claim = |name: &str| token.claim(name);
     let (id, token_id) = match (token.user_id(), claim("user_id")) {
         (Some(id), _) => (id, None),
         (None, Some(Value::String(named))) => (0, Some(named.clone())),

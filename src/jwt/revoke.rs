@@ -50,7 +50,7 @@ impl PasswordClaim {
     /// Whether the token was issued for the user's current password (a token without the
     /// claim, issued before the setting was on, was not: simplejwt compares `None` too).
     pub fn matches(&self, token: &Token, user: &User) -> bool {
-        let Some(Value::String(claimed)) = token.claims.get(&self.name) else {
+        let Some(Value::String(claimed)) = token.claim(&self.name) else {
             return false;
         };
         constant_time::verify_slices_are_equal(claimed.as_bytes(), self.value(user).as_bytes())

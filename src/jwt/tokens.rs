@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::jwt::backends::{Claims, TokenBackend};
+use crate::jwt::backends::{Claims, TokenBackend, claim};
 use crate::jwt::exceptions::TokenError;
 use crate::models::tokens::TokenRecord;
 
@@ -105,14 +105,14 @@ impl Token {
         now: f64,
     ) -> Result<Token, TokenError> {
         let claims = backend.decode(raw, now)?;
-        if !claims.contains_key("exp") {
+        if claim(&claims, "exp").is_none() {
             return Err(TokenError::NoExp);
         }
-        if !claims.contains_key("jti") {
+        if claim(&claims, "jti").is_none() {
             return Err(TokenError::NoId);
         }
         if let Some(expected) = expected {
-            match claims.get("token_type") {
+            match claim(&claims, "token_type") {
                 None => return Err(TokenError::NoType),
                 Some(kind) if kind.as_str() != Some(expected.as_str()) => {
                     return Err(TokenError::WrongType);
@@ -183,16 +183,19 @@ impl Token {
         Token { claims }
     }
 
+    /// A claim by name (`backends::claim`: no hashing for a token's few claims).
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        claim(&self.claims, name)
+    }
+
     pub fn jti(&self) -> &str {
-        self.claims
-            .get("jti")
+        self.claim("jti")
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
 
     pub fn exp(&self) -> i64 {
-        self.claims
-            .get("exp")
+        self.claim("exp")
             .and_then(Value::as_f64)
             .map_or(0, |exp| exp as i64)
     }
@@ -200,7 +203,7 @@ impl Token {
     /// The user claim as a username (`USER_ID_FIELD = "username"`): a string, or a number
     /// read as its text, as Django's lookup would.
     pub fn user_name(&self) -> Option<String> {
-        match self.claims.get("user_id")? {
+        match self.claim("user_id")? {
             Value::String(name) => Some(name.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
@@ -209,15 +212,14 @@ impl Token {
 
     /// `iat` in whole seconds (0 when absent: such a token predates every epoch but the first).
     pub fn issued_at(&self) -> i64 {
-        self.claims
-            .get("iat")
+        self.claim("iat")
             .and_then(Value::as_f64)
             .map_or(0, |iat| iat as i64)
     }
 
     /// The refresh family (`sid`), when the token carries one.
     pub fn family(&self) -> Option<&str> {
-        self.claims.get("sid").and_then(Value::as_str)
+        self.claim("sid").and_then(Value::as_str)
     }
 
     /// Starts a family: the refresh token (and the access tokens derived from it) carry `sid`.
@@ -227,13 +229,13 @@ impl Token {
     }
 
     pub fn has_user_id(&self) -> bool {
-        self.claims.contains_key("user_id")
+        self.claim("user_id").is_some()
     }
 
     /// The `user_id` claim as a primary key, as Django's ORM reads it: `"1"`, `1`, `1.0` and
     /// `true` name user 1; anything else names no user.
     pub fn user_id(&self) -> Option<i32> {
-        match self.claims.get("user_id")? {
+        match self.claim("user_id")? {
             Value::String(s) => s.trim().parse().ok(),
             // Django's IntegerField lookup runs `int(value)`: 1.5 names user 1.
             Value::Number(n) => n
@@ -252,7 +254,7 @@ impl Token {
     /// Whether the `user_id` claim is present and truthy in Python's sense: simplejwt's refresh
     /// checks the user only then (`null`, `0`, `false`, `""` skip the check).
     pub fn names_a_user(&self) -> bool {
-        match self.claims.get("user_id") {
+        match self.claim("user_id") {
             None | Some(Value::Null) | Some(Value::Bool(false)) => false,
             Some(Value::Number(n)) => n.as_f64() != Some(0.0),
             Some(Value::String(s)) => !s.is_empty(),
