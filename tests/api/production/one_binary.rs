@@ -4,21 +4,16 @@
 
 use super::instances::Instance;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
+async fn get(instance: &Instance, path: &str) -> reqwest::Response {
+    reqwest::get(instance.url(path)).await.unwrap()
 }
 
 #[tokio::test]
 async fn the_binary_serves_its_built_in_assets_from_an_empty_directory() {
     // Relative to the instance's own empty working directory: neither exists.
     let instance = Instance::start(&[("STATIC_DIR", "static"), ("TEMPLATES_DIR", "templates")]);
-    let client = client();
 
-    let css = client
-        .get(instance.url("/static/admin.css"))
-        .send()
-        .await
-        .unwrap();
+    let css = get(&instance, "/static/admin.css").await;
     assert_eq!(css.status(), 200);
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert_eq!(css.headers()["cache-control"], "no-cache");
@@ -30,6 +25,7 @@ async fn the_binary_serves_its_built_in_assets_from_an_empty_directory() {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/admin.css"))
     );
 
+    let client = reqwest::Client::new();
     let again = client
         .get(instance.url("/static/admin.css"))
         .header("If-None-Match", &etag)
@@ -50,20 +46,12 @@ async fn the_binary_serves_its_built_in_assets_from_an_empty_directory() {
         "text/javascript; charset=utf-8"
     );
 
-    let demo = client
-        .get(instance.url("/static/demo/index.html"))
-        .send()
-        .await
-        .unwrap();
+    let demo = get(&instance, "/static/demo/index.html").await;
     assert_eq!(demo.status(), 200);
     assert_eq!(demo.headers()["content-type"], "text/html; charset=utf-8");
 
     // The login page (a built-in template) links the stylesheet it can now load.
-    let login = client
-        .get(instance.url("/admin/login/"))
-        .send()
-        .await
-        .unwrap();
+    let login = get(&instance, "/admin/login/").await;
     assert_eq!(login.status(), 200);
     assert!(login.text().await.unwrap().contains("/static/admin.css"));
 
@@ -73,7 +61,7 @@ async fn the_binary_serves_its_built_in_assets_from_an_empty_directory() {
         "/static/%2e%2e/Cargo.toml",
         "/static/admin.css%00.js",
     ] {
-        let response = client.get(instance.url(missing)).send().await.unwrap();
+        let response = get(&instance, missing).await;
         assert_eq!(response.status(), 404, "{missing}");
     }
 }
@@ -84,19 +72,10 @@ async fn a_file_in_static_dir_overrides_the_built_in_one() {
     std::fs::write(dir.path().join("admin.css"), "body { color: red }").unwrap();
     let static_dir = dir.path().to_str().unwrap();
     let instance = Instance::start(&[("STATIC_DIR", static_dir)]);
-    let client = client();
-    let css = client
-        .get(instance.url("/static/admin.css"))
-        .send()
-        .await
-        .unwrap();
+    let css = get(&instance, "/static/admin.css").await;
     assert_eq!(css.status(), 200);
     assert_eq!(css.text().await.unwrap(), "body { color: red }");
     // What the directory lacks still comes from the binary.
-    let demo = client
-        .get(instance.url("/static/demo/app.js"))
-        .send()
-        .await
-        .unwrap();
+    let demo = get(&instance, "/static/demo/app.js").await;
     assert_eq!(demo.status(), 200);
 }
