@@ -137,8 +137,11 @@ impl PasswordHasher {
         // a job refused or dropped unrun uncounts itself.
         let queued = Queued::count();
         let job: Job = Box::new(move || {
-            let _running = queued.start();
-            let _ = done.send(work());
+            let running = queued.start();
+            let outcome = work();
+            // Uncounted before the answer leaves: a scrape after the response sees it done.
+            drop(running);
+            let _ = done.send(outcome);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
