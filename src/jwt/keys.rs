@@ -19,6 +19,9 @@ pub struct JwtKeys {
     pub signing: Option<EncodingKey>,
     /// `None`: only with a key set (`JWT_JWK_URL`), which then verifies every token.
     pub verifying: Option<DecodingKey>,
+    /// The HMAC secret itself, for the backend's own verification of its own tokens (a key
+    /// prepared once, where jsonwebtoken prepares one per token).
+    pub hmac_secret: Option<Vec<u8>>,
 }
 
 impl JwtKeys {
@@ -27,6 +30,7 @@ impl JwtKeys {
         JwtKeys {
             signing: Some(EncodingKey::from_secret(secret)),
             verifying: Some(DecodingKey::from_secret(secret)),
+            hmac_secret: Some(secret.to_vec()),
         }
     }
 
@@ -62,7 +66,11 @@ impl JwtKeys {
                 return Err("an asymmetric algorithm needs a signing or a verifying key".into());
             }
         };
-        let keys = JwtKeys { signing, verifying };
+        let keys = JwtKeys {
+            signing,
+            verifying,
+            hmac_secret: None,
+        };
         keys.check(alg)?;
         Ok(keys)
     }
