@@ -327,14 +327,15 @@ impl TokenBackend {
             (None, Verifier::Key(_), Some(hmac)) if header_segment == self.header => Some(hmac),
             _ => None,
         };
-        let data = match own {
-            Some(hmac) => jsonwebtoken::TokenData {
+        let own_claims = match own {
+            Some(hmac) if strict_rules => decode_own::<UniqueClaims>(hmac, token)?.map(|c| c.0),
+            Some(hmac) => decode_own::<JsonwebtokenClaims>(hmac, token)?.map(|c| c.0),
+            None => None,
+        };
+        let data = match own_claims {
+            Some(claims) => jsonwebtoken::TokenData {
                 header: Header::new(self.algorithm),
-                claims: if strict_rules {
-                    decode_own::<UniqueClaims>(hmac, token)?.0
-                } else {
-                    decode_own::<Claims>(hmac, token)?
-                },
+                claims,
             },
             // A claim named twice fails while the claims are read: no second parse.
             None if strict_rules => jsonwebtoken::decode::<UniqueClaims>(token, key, validation)
@@ -495,11 +496,13 @@ impl StrictProfile {
 /// nothing in it needs reading) checked as jsonwebtoken checks it, with the key prepared once
 /// (jsonwebtoken prepares one per token, ~6,000 instructions): exactly three segments, the
 /// signature base64url without padding and verified in constant time (aws-lc's
-/// `hmac::verify`, jsonwebtoken's own call), then the payload's JSON.
-fn decode_own<T: serde::de::DeserializeOwned>(
+/// `hmac::verify`, jsonwebtoken's own call), then the payload's JSON. `Ok(None)`: a claim
+/// jsonwebtoken's validation reads again (`exp`, `nbf`, `sub`, `iss`, `aud`) holds an array or
+/// an object, which that second reading may refuse: jsonwebtoken decides those rare tokens.
+fn decode_own<T: serde::de::DeserializeOwned + AsRef<Claims>>(
     hmac: &aws_lc_rs::hmac::Key,
     token: &str,
-) -> Result<T, TokenError> {
+) -> Result<Option<T>, TokenError> {
     let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
     let (_, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
     if payload.contains('.') {
@@ -513,36 +516,77 @@ fn decode_own<T: serde::de::DeserializeOwned>(
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| TokenError::Invalid)?;
-    serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)
+    let claims: T = serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+    let read_again = claims.as_ref().iter().any(|(name, value)| {
+        matches!(name.as_str(), "exp" | "nbf" | "sub" | "iss" | "aud")
+            && (value.is_array() || value.is_object())
+    });
+    Ok((!read_again).then_some(claims))
 }
 
 /// Claims read into a map, refusing a member named twice (instead of keeping the last).
 struct UniqueClaims(Claims);
 
+/// Claims read as `jsonwebtoken::decode` reads them: a member named twice keeps its last value,
+/// except the five its validation reads again (`exp`, `nbf`, `sub`, `iss`, `aud`), which it
+/// refuses twice. The backend's own check reads claims this way without `JWT_STRICT`.
+struct JsonwebtokenClaims(Claims);
+
+impl AsRef<Claims> for UniqueClaims {
+    fn as_ref(&self) -> &Claims {
+        &self.0
+    }
+}
+
+impl AsRef<Claims> for JsonwebtokenClaims {
+    fn as_ref(&self) -> &Claims {
+        &self.0
+    }
+}
+
+/// The members of a JSON object into claims; `refused_twice` names those that may not repeat.
+fn read_claims<'de, A: serde::de::MapAccess<'de>>(
+    mut access: A,
+    refused_twice: impl Fn(&str) -> bool,
+) -> Result<Claims, A::Error> {
+    let mut claims = Claims::new();
+    while let Some(name) = access.next_key::<String>()? {
+        if refused_twice(&name) && claims.contains_key(&name) {
+            return Err(serde::de::Error::custom("a claim named twice"));
+        }
+        let value = access.next_value::<Value>()?;
+        claims.insert(name, value);
+    }
+    Ok(claims)
+}
+
+/// A visitor of a JSON object's members, refusing those `refused_twice` names twice.
+struct Members<F>(F);
+
+impl<'de, F: Fn(&str) -> bool> serde::de::Visitor<'de> for Members<F> {
+    type Value = Claims;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, access: A) -> Result<Claims, A::Error> {
+        read_claims(access, self.0)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for UniqueClaims {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = UniqueClaims;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<UniqueClaims, A::Error> {
-                let mut claims = Claims::new();
-                while let Some(name) = access.next_key::<String>()? {
-                    if claims.contains_key(&name) {
-                        return Err(serde::de::Error::custom("a claim named twice"));
-                    }
-                    let value = access.next_value::<Value>()?;
-                    claims.insert(name, value);
-                }
-                Ok(UniqueClaims(claims))
-            }
-        }
-        deserializer.deserialize_map(Members)
+        deserializer
+            .deserialize_map(Members(|_: &str| true))
+            .map(UniqueClaims)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonwebtokenClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let validated = |name: &str| matches!(name, "exp" | "nbf" | "sub" | "iss" | "aud");
+        deserializer
+            .deserialize_map(Members(validated))
+            .map(JsonwebtokenClaims)
     }
 }
 
@@ -644,12 +688,18 @@ mod tests {
     }
 
     fn own_accepts(backend: &TokenBackend, token: &str) -> bool {
-        decode_own::<Claims>(backend.own_hmac.as_ref().unwrap(), token).is_ok()
+        // Deferred (`Ok(None)`) counts as jsonwebtoken's answer: none of these tokens defers.
+        decode_own::<JsonwebtokenClaims>(backend.own_hmac.as_ref().unwrap(), token)
+            .is_ok_and(|claims| claims.is_some())
     }
 
     #[test]
     fn own_tokens_are_checked_exactly_as_jsonwebtoken_checks_them() {
-        for algorithm in [JwtAlgorithm::HS256, JwtAlgorithm::HS384, JwtAlgorithm::HS512] {
+        for algorithm in [
+            JwtAlgorithm::HS256,
+            JwtAlgorithm::HS384,
+            JwtAlgorithm::HS512,
+        ] {
             let secret = [7u8; 64];
             let backend = TokenBackend::new(&secret, algorithm, 0);
             let other = TokenBackend::new(&[8u8; 64], algorithm, 0);
@@ -673,7 +723,7 @@ mod tests {
                 format!("{message}.{signature}="),
                 format!("{message}.{signature}=="),
                 format!("{message}."),
-                format!("{message}"),
+                message.to_string(),
                 format!("{message}.{signature}.x"),
                 format!("{header}.{body}.x.{signature}"),
                 format!("{header}..{signature}"),
@@ -698,7 +748,95 @@ mod tests {
         }
     }
 
+    /// `decode` with the backend's own check and with jsonwebtoken alone, on payloads signed
+    /// with the right key (so only the reading of the claims can differ).
+    #[test]
+    fn signed_payloads_decode_alike_on_both_paths() {
+        let secret = [5u8; 32];
+        let payloads = [
+            r#"{"exp":4000000000,"jti":"a"}"#,
+            r#"{"exp":1,"exp":4000000000,"jti":"a"}"#,
+            r#"{"exp":4000000000,"nbf":1,"nbf":2}"#,
+            r#"{"exp":4000000000,"sub":"a","sub":"b"}"#,
+            r#"{"exp":4000000000,"iss":"a","iss":"b"}"#,
+            r#"{"exp":4000000000,"aud":"a","aud":"b"}"#,
+            r#"{"exp":4000000000,"jti":"a","jti":"b"}"#,
+            r#"{"exp":4000000000,"x":1,"x":2}"#,
+            r#"{"exp":4000000000,"sub":{}}"#,
+            r#"{"exp":4000000000,"sub":[]}"#,
+            r#"{"exp":{"a":1}}"#,
+            r#"{"exp":[1]}"#,
+            r#"{"exp":4000000000,"nbf":[1]}"#,
+            r#"{"exp":4000000000,"iat":{}}"#,
+            r#"{"exp":4000000000,"iss":{}}"#,
+            r#"{"exp":4000000000,"iss":1}"#,
+            r#"{"exp":4000000000,"aud":{}}"#,
+            r#"{"exp":4000000000,"aud":[1]}"#,
+            r#"{"exp":4000000000,"aud":[[]]}"#,
+            r#"{"exp":"4000000000"}"#,
+            r#"{"exp":4000000000.5}"#,
+            r#"{"exp":-1e400}"#,
+            r#"{"exp":4000000000,"sub":"A"}"#,
+            r#"{"exp":4000000000,"iss":"A"}"#,
+            r#" { "exp" : 4000000000 } "#,
+            r#"[1]"#,
+            r#"{"exp":4000000000}x"#,
+            r#"null"#,
+        ];
+        for strict in [true, false] {
+            let profile = || StrictProfile {
+                rules: strict,
+                access_typ: None,
+            };
+            let own =
+                TokenBackend::new(&secret, JwtAlgorithm::HS256, 0).with_strict_profile(profile());
+            let mut reference =
+                TokenBackend::new(&secret, JwtAlgorithm::HS256, 0).with_strict_profile(profile());
+            reference.own_hmac = None;
+            for payload in payloads {
+                let message = format!("{}.{}", own.header, URL_SAFE_NO_PAD.encode(payload));
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+                let tag = aws_lc_rs::hmac::sign(&key, message.as_bytes());
+                let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+                assert_eq!(
+                    own.decode(&token, 1000.0),
+                    reference.decode(&token, 1000.0),
+                    "strict={strict}: {payload}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// Signed payloads of random members (names that repeat, values of every JSON type):
+        /// `decode` answers alike on both paths, with and without the strict profile.
+        #[test]
+        fn random_signed_payloads_decode_alike_on_both_paths(
+            members in proptest::collection::vec((0usize..8, 0usize..9), 0..7),
+            strict in proptest::prelude::any::<bool>(),
+        ) {
+            const NAMES: [&str; 8] = ["exp", "nbf", "iat", "sub", "iss", "aud", "jti", "x"];
+            const VALUES: [&str; 9] = [
+                "4000000000", "1", "\"s\"", "{}", "[]", "[\"a\"]", "null", "true", "1.5",
+            ];
+            let body: Vec<String> = members
+                .iter()
+                .map(|(name, value)| format!("\"{}\":{}", NAMES[*name], VALUES[*value]))
+                .collect();
+            let payload = format!("{{{}}}", body.join(","));
+            let secret = [6u8; 32];
+            let profile = || StrictProfile { rules: strict, access_typ: None };
+            let own = TokenBackend::new(&secret, JwtAlgorithm::HS256, 0).with_strict_profile(profile());
+            let mut reference =
+                TokenBackend::new(&secret, JwtAlgorithm::HS256, 0).with_strict_profile(profile());
+            reference.own_hmac = None;
+            let message = format!("{}.{}", own.header, URL_SAFE_NO_PAD.encode(&payload));
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+            let tag = aws_lc_rs::hmac::sign(&key, message.as_bytes());
+            let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+            proptest::prop_assert_eq!(own.decode(&token, 1000.0), reference.decode(&token, 1000.0), "{}", payload);
+        }
+
         /// Any byte of a valid token changed, removed or added: the backend's own check and
         /// jsonwebtoken's agree.
         #[test]
