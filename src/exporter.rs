@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::metrics::{self, metrics};
@@ -128,11 +129,8 @@ pub fn record_request<B: MessageBody>(
     started: Instant,
 ) {
     let (view, status) = match response {
-        Ok(response) => (
-            response.request().match_pattern(),
-            response.status().as_u16(),
-        ),
-        Err(error) => (None, error.as_response_error().status_code().as_u16()),
+        Ok(response) => (response.request().match_pattern(), response.status()),
+        Err(error) => (None, error.as_response_error().status_code()),
     };
     record(
         view.as_deref().unwrap_or("unmatched"),
@@ -143,49 +141,14 @@ pub fn record_request<B: MessageBody>(
 }
 
 /// Counts one request under `view`.
-pub fn record(view: &str, method: &str, status: u16, started: Instant) {
+pub fn record(view: &str, method: &str, status: StatusCode, started: Instant) {
     let metrics = metrics();
     metrics
         .requests
-        .with_label_values(&[view, metrics::method_label(method), itoa_status(status)])
+        .with_label_values(&[view, metrics::method_label(method), status.as_str()])
         .inc();
     metrics
         .request_duration
         .with_label_values(&[view])
         .observe(started.elapsed().as_secs_f64());
-}
-
-/// A status code as a label without formatting: the codes actix can send, else `other`.
-fn itoa_status(status: u16) -> &'static str {
-    const CODES: &[(u16, &str)] = &[
-        (200, "200"),
-        (201, "201"),
-        (204, "204"),
-        (301, "301"),
-        (302, "302"),
-        (303, "303"),
-        (304, "304"),
-        (308, "308"),
-        (400, "400"),
-        (401, "401"),
-        (403, "403"),
-        (404, "404"),
-        (405, "405"),
-        (406, "406"),
-        (408, "408"),
-        (409, "409"),
-        (413, "413"),
-        (414, "414"),
-        (415, "415"),
-        (429, "429"),
-        (431, "431"),
-        (500, "500"),
-        (502, "502"),
-        (503, "503"),
-        (504, "504"),
-    ];
-    CODES
-        .iter()
-        .find(|(code, _)| *code == status)
-        .map_or("other", |(_, label)| label)
 }

@@ -137,7 +137,12 @@ where
         }
         log::debug!("refused a request for a host not in ALLOWED_HOSTS");
         if let Some((started, method)) = metered {
-            crate::exporter::record("disallowed_host", method.as_str(), 400, started);
+            crate::exporter::record(
+                "disallowed_host",
+                method.as_str(),
+                actix_web::http::StatusCode::BAD_REQUEST,
+                started,
+            );
         }
         let mut page = HttpResponse::BadRequest()
             .content_type("text/html; charset=utf-8")

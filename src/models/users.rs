@@ -52,7 +52,20 @@ impl std::fmt::Debug for PasswordTag {
 impl User {
     /// DRF's `user.pk`: the row's id, or the id a stateless token named.
     pub fn pk(&self) -> String {
-        self.token_id.clone().unwrap_or_else(|| self.id.to_string())
+        let mut pk = String::new();
+        self.write_pk(&mut pk);
+        pk
+    }
+
+    /// `pk` appended to `out` (a throttle key is built in one String).
+    pub fn write_pk(&self, out: &mut String) {
+        match &self.token_id {
+            Some(named) => out.push_str(named),
+            None => {
+                use std::fmt::Write;
+                let _ = write!(out, "{}", self.id);
+            }
+        }
     }
 
     /// Whether a token issued at `iat` (whole seconds) predates the user's token epoch. A

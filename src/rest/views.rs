@@ -40,18 +40,19 @@ fn permission_denied(has_authenticators: bool, request: &Request, denial: Denial
 
 /// One authentication class's answer, in the metrics: authenticated, not attempted (no
 /// credentials of its kind), or failed with the error's code.
-fn count_authentication<T>(class: &'static str, outcome: &Result<Option<T>, ApiError>) {
+fn count_authentication<T>(class: &dyn Authentication, outcome: &Result<Option<T>, ApiError>) {
+    let Some(metrics) = crate::metrics::recording() else {
+        return;
+    };
     let (outcome, code) = match outcome {
         Ok(Some(_)) => ("authenticated", ""),
         Ok(None) => ("not_attempted", ""),
         Err(error) => ("failed", error.code_label()),
     };
-    if let Some(metrics) = crate::metrics::recording() {
-        metrics
-            .authentication
-            .with_label_values(&[class, outcome, code])
-            .inc();
-    }
+    metrics
+        .authentication
+        .with_label_values(&[class.name(), outcome, code])
+        .inc();
 }
 
 /// DRF's `http_method_names` order, which is also the order of the `Allow` header.
@@ -349,9 +350,7 @@ impl APIView {
     ) -> Result<(), ApiError> {
         for class in policies.authentication {
             let outcome = class.authenticate(request).await;
-            if crate::metrics::enabled() {
-                count_authentication(class.name(), &outcome);
-            }
+            count_authentication(class.as_ref(), &outcome);
             if let Some((user, auth)) = outcome? {
                 request.user = Some(user);
                 request.auth = auth;

@@ -152,18 +152,12 @@ impl Throttle for AnonRateThrottle {
 /// `throttle_<scope>_<id>`: DRF's cache key, the user's pk when authenticated, else the client
 /// address. Written into one String (a `format!` of `pk()` cost two allocations per class).
 fn throttle_key(scope: &str, request: &Request) -> String {
-    use std::fmt::Write;
     let mut key = String::with_capacity(40 + scope.len());
     key.push_str("throttle_");
     key.push_str(scope);
     key.push('_');
     match &request.user {
-        Some(user) => match &user.token_id {
-            Some(named) => key.push_str(named),
-            None => {
-                let _ = write!(key, "{}", user.id);
-            }
-        },
+        Some(user) => user.write_pk(&mut key),
         None => key.push_str(&request.ident()),
     }
     key
