@@ -61,25 +61,11 @@ impl KeySetServer {
                     hits.fetch_add(1, Ordering::SeqCst);
                     let answer = answer.lock().unwrap().clone();
                     match answer {
-                        Answer::Document(body) => {
-                            let head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                                body.len()
-                            );
-                            let _ = stream.write_all(head.as_bytes()).await;
-                            let _ = stream.write_all(body.as_bytes()).await;
-                        }
+                        Answer::Document(body) => send_json(&mut stream, &body).await,
                         Answer::Silent => tokio::time::sleep(Duration::from_secs(60)).await,
                         Answer::Slow(delay, body) => {
                             tokio::time::sleep(delay).await;
-                            let head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                                body.len()
-                            );
-                            let _ = stream.write_all(head.as_bytes()).await;
-                            let _ = stream.write_all(body.as_bytes()).await;
+                            send_json(&mut stream, &body).await;
                         }
                         Answer::Redirect(to) => {
                             let head = format!(
@@ -389,4 +375,15 @@ async fn redirects_are_followed_a_few_times() {
     let app = verifier(&looping).await;
     assert_eq!(app.hello_with_token(&key.sign()).await.status, 401);
     assert_eq!(looping.hits(), 4, "the first request and 3 redirects");
+}
+
+/// A 200 with `body` as JSON, then the connection closes.
+async fn send_json(stream: &mut tokio::net::TcpStream, body: &str) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
 }
