@@ -2,6 +2,7 @@
 
 pub mod failures;
 pub mod in_flight;
+pub mod lease;
 pub mod memory;
 pub mod rate;
 pub mod redis;

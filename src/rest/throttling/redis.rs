@@ -4,14 +4,17 @@
 //! atomically: rates up to `EXACT_LIMIT` keep DRF's exact history (a sorted set of request
 //! times, bounded by the rate), larger rates a two-window counter (one small hash per key).
 //!
+//! Busy keys of the large rates admit most requests on local leases (lease.rs), one round trip
+//! per lease instead of per request, exactly all the same.
+//!
 //! Every Redis round trip is bounded by `timeout`, and after a failed connection attempt no new
 //! one is tried for `RECONNECT_DELAY`, so a Redis that is down or unreachable costs a request at
 //! most one timeout and usually nothing; the caller (`Counter`) then applies the failure mode.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 
+use super::lease::{LEASE_GRACE, LEASE_TTL, Leases, Local, Settlement};
 use super::memory::EXACT_LIMIT;
 use super::{Hit, Rate, StoreError, ThrottleStore};
 
@@ -40,6 +44,8 @@ pub struct RedisStore {
     log_script: Script,
     windows_script: Script,
     release_script: Script,
+    leases: Arc<Leases>,
+    round_trips: Arc<AtomicU64>,
 }
 
 impl RedisStore {
@@ -57,6 +63,8 @@ impl RedisStore {
             log_script: Script::new(include_str!("lua/log.lua")),
             windows_script: Script::new(include_str!("lua/windows.lua")),
             release_script: Script::new(include_str!("lua/release.lua")),
+            leases: Arc::default(),
+            round_trips: Arc::default(),
         })
     }
 
@@ -129,6 +137,7 @@ impl RedisStore {
         call: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
         let answer = tokio::time::timeout(self.timeout, call).await;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         if let Some(metrics) = crate::metrics::recording() {
             metrics.redis_round_trip(matches!(answer, Ok(Ok(_))));
         }
@@ -161,29 +170,140 @@ impl RedisStore {
         now: f64,
         record: bool,
     ) -> Result<Hit, StoreError> {
+        let key = self.full_key(key, rate);
+        if kind(rate) == "win" {
+            return self.apply_windows(key, rate, now, record).await;
+        }
         // `{}` prints the shortest string that reads back as the same double: exact in Lua.
-        let mut args = vec![
+        let args = [
             rate.num_requests.to_string(),
             rate.duration.to_string(),
             now.to_string(),
             if record { "1" } else { "0" }.to_string(),
+            self.unique_member(now),
         ];
-        let key = self.full_key(key, rate);
-        let script = if kind(rate) == "log" {
-            args.push(self.unique_member(now));
-            &self.log_script
-        } else {
-            &self.windows_script
-        };
-        let reply = self.eval(script, key, &args).await?;
+        let reply = self.eval(&self.log_script, key, &args).await?;
         match reply.as_slice() {
             [allowed] if allowed == "1" => Ok(Hit::Allowed),
-            [refused, wait] if refused == "0" => wait
-                .parse()
-                .map(|wait| Hit::Refused { wait })
-                .map_err(|_| StoreError(format!("unexpected script reply {reply:?}"))),
-            _ => Err(StoreError(format!("unexpected script reply {reply:?}"))),
+            [refused, wait] if refused == "0" => parse_wait(wait, &reply),
+            _ => Err(unexpected(&reply)),
         }
+    }
+
+    /// The two-window counter: on this key's lease when it holds one, else one round trip that
+    /// may lease slots (when the key is busy) and settles the lease that ended.
+    async fn apply_windows(
+        &self,
+        key: String,
+        rate: Rate,
+        now: f64,
+        record: bool,
+    ) -> Result<Hit, StoreError> {
+        let (want, mut settle) = if record {
+            match self.leases.take(&key, now) {
+                Local::Admitted => return Ok(Hit::Allowed),
+                Local::Ask { want, settle } => (want, settle),
+            }
+        } else {
+            (1, None)
+        };
+        let started = Instant::now();
+        let mut attempt_at = now;
+        loop {
+            let reply = self
+                .eval_windows(&key, rate, attempt_at, record, want, settle.take())
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    if want > 1 {
+                        self.leases.not_granted(&key);
+                    }
+                    return Err(e);
+                }
+            };
+            match reply.as_slice() {
+                [allowed] if allowed == "1" && !record => return Ok(Hit::Allowed),
+                [allowed, granted, window, until] if allowed == "1" => {
+                    if want > 1 {
+                        let granted = granted.parse().map_err(|_| unexpected(&reply))?;
+                        let until: f64 = until.parse().map_err(|_| unexpected(&reply))?;
+                        if let Some(id) = self.leases.granted(&key, granted, window, until) {
+                            self.settle_when_ended(key, rate, id, until, until - attempt_at);
+                        }
+                    }
+                    return Ok(Hit::Allowed);
+                }
+                [refused, wait] if refused == "0" => {
+                    if want > 1 {
+                        self.leases.not_granted(&key);
+                    }
+                    return parse_wait(wait, &reply);
+                }
+                [pending, wait] if pending == "2" => {
+                    // Leases are out (on other instances): only their settlement tells.
+                    let wait: f64 = wait.parse().map_err(|_| unexpected(&reply))?;
+                    tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.001, 1.0))).await;
+                    attempt_at = now + started.elapsed().as_secs_f64();
+                }
+                _ => {
+                    if want > 1 {
+                        self.leases.not_granted(&key);
+                    }
+                    return Err(unexpected(&reply));
+                }
+            }
+        }
+    }
+
+    async fn eval_windows(
+        &self,
+        key: &str,
+        rate: Rate,
+        now: f64,
+        record: bool,
+        want: u64,
+        settle: Option<Settlement>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.connection().await?;
+        let invocation =
+            windows_invocation(&self.windows_script, key, rate, now, record, want, settle);
+        self.bounded("call", invocation.invoke_async(&mut conn))
+            .await
+    }
+
+    /// Settles lease `id` when it ends, unless a request on its key did already: its unused
+    /// slots must be back before a refusal elsewhere waits for them (LEASE_GRACE).
+    fn settle_when_ended(&self, key: String, rate: Rate, id: u64, until: f64, after: f64) {
+        let leases = Arc::clone(&self.leases);
+        let round_trips = Arc::clone(&self.round_trips);
+        let script = self.windows_script.clone();
+        let timeout = self.timeout;
+        let Ok(Some(mut conn)) = self
+            .connections
+            .lock()
+            .map(|c| c.get(&std::thread::current().id()).cloned())
+        else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(after.clamp(0.0, LEASE_TTL))).await;
+            let Some(settle) = leases.take_ended(&key, id) else {
+                return;
+            };
+            // As of the lease's end: a late timer must not move the windows on by itself.
+            let invocation = windows_invocation(&script, &key, rate, until, false, 1, Some(settle));
+            round_trips.fetch_add(1, Ordering::Relaxed);
+            // A failed settlement leaves the slots counted until the window moves on: safe.
+            let _ =
+                tokio::time::timeout(timeout, invocation.invoke_async::<Vec<String>>(&mut conn))
+                    .await;
+        });
+    }
+
+    /// Round trips made to Redis so far (leases make them fewer than requests).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// Separate key spaces per kind, so a rate changed across EXACT_LIMIT never meets a key
@@ -234,6 +354,43 @@ fn kind(rate: Rate) -> &'static str {
     } else {
         "win"
     }
+}
+
+/// One call of windows.lua (its arguments are documented there).
+fn windows_invocation<'a>(
+    script: &'a Script,
+    key: &str,
+    rate: Rate,
+    now: f64,
+    record: bool,
+    want: u64,
+    settle: Option<Settlement>,
+) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(key)
+        .arg(rate.num_requests)
+        .arg(rate.duration.to_string())
+        .arg(now.to_string())
+        .arg(if record { "1" } else { "0" })
+        .arg(want)
+        .arg(LEASE_TTL.to_string())
+        .arg(LEASE_GRACE.to_string());
+    match settle {
+        Some(s) => invocation.arg(s.window).arg(s.unused).arg(s.granted),
+        None => invocation.arg("").arg(0).arg(0),
+    };
+    invocation
+}
+
+fn parse_wait(wait: &str, reply: &[String]) -> Result<Hit, StoreError> {
+    wait.parse()
+        .map(|wait| Hit::Refused { wait })
+        .map_err(|_| unexpected(reply))
+}
+
+fn unexpected(reply: &[String]) -> StoreError {
+    StoreError(format!("unexpected script reply {reply:?}"))
 }
 
 fn is_connection_error(e: &RedisError) -> bool {

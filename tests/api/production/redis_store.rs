@@ -144,3 +144,91 @@ async fn redis_that_never_answers_is_cut_off_by_the_timeout() {
         started.elapsed()
     );
 }
+
+/// The start of an hour-long window a little ahead, so that a test's requests share one window.
+fn inside_one_hour_window() -> f64 {
+    (portcullis::clock::now() / 3600.0).floor() * 3600.0 + 3600.0 + 10.0
+}
+
+#[tokio::test]
+async fn a_busy_key_is_served_on_leases_with_few_round_trips_and_counted_exactly() {
+    let prefix = unique_prefix();
+    let redis = store(&prefix);
+    let start = inside_one_hour_window();
+    for i in 0..1000 {
+        let hit = redis
+            .hit("busy", rate("100000/h"), start + i as f64 * 1e-4)
+            .await;
+        assert_eq!(hit.unwrap(), Hit::Allowed);
+    }
+    let trips = redis.round_trips();
+    assert!(trips < 30, "{trips} round trips for 1000 requests");
+    // Once the lease has ended and been settled, Redis holds exactly the 1000 requests.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut conn = redis_connection().await;
+    let (current, leased): (u64, u64) = redis::cmd("HMGET")
+        .arg(format!("{prefix}win:busy"))
+        .arg("current")
+        .arg("leased")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((current, leased), (1000, 0));
+}
+
+/// Two instances (two stores, one Redis) and one busy key of a large rate: exactly the limit
+/// is admitted, although leases were out on both when the limit came near.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_on_two_instances_admit_exactly_the_limit() {
+    let prefix = unique_prefix();
+    let instances = [Arc::new(store(&prefix)), Arc::new(store(&prefix))];
+    let start = inside_one_hour_window();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, redis) in instances.iter().enumerate() {
+        let redis = Arc::clone(redis);
+        tasks.spawn(async move {
+            let mut allowed = 0;
+            for i in 0..1500 {
+                let now = start + (2 * i + n) as f64 * 1e-5;
+                if redis.hit("k", rate("2000/h"), now).await.unwrap() == Hit::Allowed {
+                    allowed += 1;
+                }
+            }
+            allowed
+        });
+    }
+    let mut allowed = 0;
+    while let Some(count) = tasks.join_next().await {
+        allowed += count.unwrap();
+    }
+    assert_eq!(allowed, 2000);
+    let trips: u64 = instances.iter().map(|r| r.round_trips()).sum();
+    // Leases serve the first half of the limit; the second half and every refusal go to Redis
+    // one by one (3000 round trips without leases).
+    assert!(trips < 2100, "{trips} round trips: no lease was used");
+}
+
+/// A lease out on one instance holds a refusal on another back until it is settled: the
+/// second instance gets the slots the first did not use.
+#[tokio::test]
+async fn a_refusal_waits_for_the_leases_out_elsewhere() {
+    let prefix = unique_prefix();
+    let (holder, other) = (store(&prefix), store(&prefix));
+    let start = inside_one_hour_window();
+    // The holder takes a lease at the start, uses two slots, and goes quiet.
+    for i in 0..3 {
+        holder
+            .hit("k", rate("2000/h"), start + i as f64 * 1e-3)
+            .await
+            .unwrap();
+    }
+    // The other instance fills the limit one request at a time.
+    let mut allowed = 3;
+    for i in 0..2100 {
+        let now = start + 0.01 + i as f64 * 1e-6;
+        if other.hit("k", rate("2000/h"), now).await.unwrap() == Hit::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 2000);
+}

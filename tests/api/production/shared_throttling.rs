@@ -50,6 +50,39 @@ async fn redis_shared_limit_is_exact_across_two_instances() {
     assert_eq!((served, throttled), (10, 40), "{statuses:?}");
 }
 
+/// A large rate (the two-window counter, served on leases): still exactly the limit across
+/// two instances, with requests racing on both.
+#[tokio::test]
+async fn redis_shared_large_rate_is_exact_across_two_instances_on_leases() {
+    let db = SharedDatabase::fresh();
+    let (first, second) = two_instances(&db, "anon=1500/day,user=100000/min").await;
+    let mut requests = tokio::task::JoinSet::new();
+    for lane in 0..16 {
+        let url = if lane % 2 == 0 { &first } else { &second }.url("/api/token/verify/");
+        let client = first.client.clone();
+        requests.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..125 {
+                let response = client
+                    .post(&url)
+                    .json(&json!({"token": "not-a-token"}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(lane) = requests.join_next().await {
+        statuses.extend(lane.unwrap());
+    }
+    let served = statuses.iter().filter(|&&s| s == 401).count();
+    let throttled = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((served, throttled), (1500, 500));
+}
+
 #[tokio::test]
 async fn redis_instances_share_the_blacklist_through_the_database() {
     let db = SharedDatabase::fresh();
