@@ -200,13 +200,13 @@ impl RedisStore {
         record: bool,
     ) -> Result<Hit, StoreError> {
         let (want, mut settle) = if record {
-            match self.leases.take(&key, now) {
-                Local::Admitted => return Ok(Hit::Allowed),
-                Local::Ask { want, settle } => (want, settle),
-            }
+            self.take_local(&key, now).await?
         } else {
             (1, None)
         };
+        if want == 0 {
+            return Ok(Hit::Allowed);
+        }
         let started = Instant::now();
         let mut attempt_at = now;
         loop {
@@ -251,6 +251,27 @@ impl RedisStore {
                         self.leases.not_granted(&key);
                     }
                     return Err(unexpected(&reply));
+                }
+            }
+        }
+    }
+
+    /// This key's lease: `(0, None)` when it admitted the request, else what to ask Redis.
+    /// While another request is asking for the key's next lease, waits for its answer (at most
+    /// the Redis timeout) and takes again, once.
+    async fn take_local(
+        &self,
+        key: &str,
+        now: f64,
+    ) -> Result<(u64, Option<Settlement>), StoreError> {
+        let mut may_wait = true;
+        loop {
+            match self.leases.take(key, now, may_wait) {
+                Local::Admitted => return Ok((0, None)),
+                Local::Ask { want, settle } => return Ok((want, settle)),
+                Local::Wait(mut answered) => {
+                    let _ = tokio::time::timeout(self.timeout, answered.changed()).await;
+                    may_wait = false;
                 }
             }
         }
