@@ -207,51 +207,49 @@ impl RedisStore {
         if want == 0 {
             return Ok(Hit::Allowed);
         }
+        // Until the answer is recorded, this request is the key's one asking for a lease; if it
+        // ends any other way (an error, an odd reply, the client gone and the future dropped),
+        // the guard lets the next request ask instead of every one waiting for this one.
+        let mut asking = (want > 1).then(|| AskingGuard {
+            leases: &self.leases,
+            key: &key,
+        });
         let started = Instant::now();
         let mut attempt_at = now;
         loop {
             let reply = self
                 .eval_windows(&key, rate, attempt_at, record, want, settle.take())
                 .await;
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(e) => {
-                    if want > 1 {
-                        self.leases.not_granted(&key);
-                    }
-                    return Err(e);
-                }
-            };
+            let reply = reply?;
             match reply.as_slice() {
                 [allowed] if allowed == "1" && !record => return Ok(Hit::Allowed),
                 [allowed, granted, window, until] if allowed == "1" => {
-                    if want > 1 {
+                    if let Some(guard) = asking.take() {
                         let granted = granted.parse().map_err(|_| unexpected(&reply))?;
                         let until: f64 = until.parse().map_err(|_| unexpected(&reply))?;
+                        // `granted` records the answer and wakes the waiters itself, after the
+                        // lease is in place (the guard would wake them before).
+                        std::mem::forget(guard);
                         if let Some(id) = self.leases.granted(&key, granted, window, until) {
-                            self.settle_when_ended(key, rate, id, until, until - attempt_at);
+                            self.settle_when_ended(
+                                key.clone(),
+                                rate,
+                                id,
+                                until,
+                                until - attempt_at,
+                            );
                         }
                     }
                     return Ok(Hit::Allowed);
                 }
-                [refused, wait] if refused == "0" => {
-                    if want > 1 {
-                        self.leases.not_granted(&key);
-                    }
-                    return parse_wait(wait, &reply);
-                }
+                [refused, wait] if refused == "0" => return parse_wait(wait, &reply),
                 [pending, wait] if pending == "2" => {
                     // Leases are out (on other instances): only their settlement tells.
                     let wait: f64 = wait.parse().map_err(|_| unexpected(&reply))?;
                     tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.001, 1.0))).await;
                     attempt_at = now + started.elapsed().as_secs_f64();
                 }
-                _ => {
-                    if want > 1 {
-                        self.leases.not_granted(&key);
-                    }
-                    return Err(unexpected(&reply));
-                }
+                _ => return Err(unexpected(&reply)),
             }
         }
     }
@@ -374,6 +372,18 @@ fn kind(rate: Rate) -> &'static str {
         "log"
     } else {
         "win"
+    }
+}
+
+/// Lets the next request ask for a key's lease when this one's request ended without an answer.
+struct AskingGuard<'a> {
+    leases: &'a Leases,
+    key: &'a str,
+}
+
+impl Drop for AskingGuard<'_> {
+    fn drop(&mut self) {
+        self.leases.not_granted(self.key);
     }
 }
 
