@@ -232,3 +232,33 @@ async fn a_refusal_waits_for_the_leases_out_elsewhere() {
     }
     assert_eq!(allowed, 2000);
 }
+
+/// A request asking for a key's lease whose client goes away (its future dropped before Redis
+/// answers) must not leave the key's other requests waiting for an answer that never comes.
+#[tokio::test]
+async fn a_lease_request_dropped_midway_does_not_hold_up_the_key() {
+    let redis = RedisStore::new(&redis_url(), &unique_prefix(), Duration::from_secs(2)).unwrap();
+    let start = inside_one_hour_window();
+    // The first request goes alone (and opens the connection); the second asks for a lease.
+    redis.hit("k", rate("100000/h"), start).await.unwrap();
+    let dropped = tokio::time::timeout(
+        Duration::ZERO,
+        redis.hit("k", rate("100000/h"), start + 0.001),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the lease request was answered without waiting"
+    );
+    let started = Instant::now();
+    let hit = redis
+        .hit("k", rate("100000/h"), start + 0.002)
+        .await
+        .unwrap();
+    assert_eq!(hit, Hit::Allowed);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "waited {:?} for a lease request that was dropped",
+        started.elapsed()
+    );
+}
