@@ -19,18 +19,23 @@ pub struct Proxy {
     silence: Arc<Silence>,
 }
 
-/// Which connections forward nothing: all of them while stalled, and for good every connection
-/// numbered below `silent_below`.
+/// Which connections forward nothing: all of them while stalled or down, and for good every
+/// connection numbered below `silent_below`.
 #[derive(Default)]
 struct Silence {
     stalled: AtomicBool,
+    /// Set the moment the proxy goes down: aborting its tasks takes effect a little later, and
+    /// no byte may get through meanwhile (a request would then be answered during the outage).
+    down: AtomicBool,
     silent_below: AtomicU64,
     next_connection: AtomicU64,
 }
 
 impl Silence {
     fn holds(&self, connection: u64) -> bool {
-        self.stalled.load(Ordering::SeqCst) || connection < self.silent_below.load(Ordering::SeqCst)
+        self.stalled.load(Ordering::SeqCst)
+            || self.down.load(Ordering::SeqCst)
+            || connection < self.silent_below.load(Ordering::SeqCst)
     }
 }
 
@@ -112,6 +117,7 @@ impl Proxy {
 
     /// The database "goes away": new connections are refused, open ones are cut.
     pub fn down(&mut self) {
+        self.silence.down.store(true, Ordering::SeqCst);
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -129,6 +135,10 @@ impl Proxy {
                 Err(e) => panic!("cannot rebind the proxy port: {e}"),
             }
         };
+        // The connections of before the outage stay cut.
+        let next = self.silence.next_connection.load(Ordering::SeqCst);
+        self.silence.silent_below.store(next, Ordering::SeqCst);
+        self.silence.down.store(false, Ordering::SeqCst);
         self.serve(listener);
     }
 }
