@@ -200,13 +200,13 @@ impl RedisStore {
         record: bool,
     ) -> Result<Hit, StoreError> {
         let (want, mut settle) = if record {
-            self.take_local(&key, now).await?
+            match self.take_local(&key, now).await {
+                Some(ask) => ask,
+                None => return Ok(Hit::Allowed),
+            }
         } else {
             (1, None)
         };
-        if want == 0 {
-            return Ok(Hit::Allowed);
-        }
         // Until the answer is recorded, this request is the key's one asking for a lease; if it
         // ends any other way (an error, an odd reply, the client gone and the future dropped),
         // the guard lets the next request ask instead of every one waiting for this one.
@@ -217,10 +217,15 @@ impl RedisStore {
         let started = Instant::now();
         let mut attempt_at = now;
         loop {
-            let reply = self
-                .eval_windows(&key, rate, attempt_at, record, want, settle.take())
-                .await;
-            let reply = reply?;
+            let call = WindowsCall {
+                key: &key,
+                rate,
+                now: attempt_at,
+                record,
+                want,
+                settle: settle.take(),
+            };
+            let reply = self.eval_windows(call).await?;
             match reply.as_slice() {
                 [allowed] if allowed == "1" && !record => return Ok(Hit::Allowed),
                 [allowed, granted, window, until] if allowed == "1" => {
@@ -254,19 +259,15 @@ impl RedisStore {
         }
     }
 
-    /// This key's lease: `(0, None)` when it admitted the request, else what to ask Redis.
+    /// This key's lease: `None` when it admitted the request, else what to ask Redis.
     /// While another request is asking for the key's next lease, waits for its answer (at most
     /// the Redis timeout) and takes again, once.
-    async fn take_local(
-        &self,
-        key: &str,
-        now: f64,
-    ) -> Result<(u64, Option<Settlement>), StoreError> {
+    async fn take_local(&self, key: &str, now: f64) -> Option<(u64, Option<Settlement>)> {
         let mut may_wait = true;
         loop {
             match self.leases.take(key, now, may_wait) {
-                Local::Admitted => return Ok((0, None)),
-                Local::Ask { want, settle } => return Ok((want, settle)),
+                Local::Admitted => return None,
+                Local::Ask { want, settle } => return Some((want, settle)),
                 Local::Wait(mut answered) => {
                     let _ = tokio::time::timeout(self.timeout, answered.changed()).await;
                     may_wait = false;
@@ -275,18 +276,9 @@ impl RedisStore {
         }
     }
 
-    async fn eval_windows(
-        &self,
-        key: &str,
-        rate: Rate,
-        now: f64,
-        record: bool,
-        want: u64,
-        settle: Option<Settlement>,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn eval_windows(&self, call: WindowsCall<'_>) -> Result<Vec<String>, StoreError> {
         let mut conn = self.connection().await?;
-        let invocation =
-            windows_invocation(&self.windows_script, key, rate, now, record, want, settle);
+        let invocation = call.invocation(&self.windows_script);
         self.bounded("call", invocation.invoke_async(&mut conn))
             .await
     }
@@ -311,12 +303,23 @@ impl RedisStore {
                 return;
             };
             // As of the lease's end: a late timer must not move the windows on by itself.
-            let invocation = windows_invocation(&script, &key, rate, until, false, 1, Some(settle));
+            let call = WindowsCall {
+                key: &key,
+                rate,
+                now: until,
+                record: false,
+                want: 1,
+                settle: Some(settle),
+            };
+            let invocation = call.invocation(&script);
             round_trips.fetch_add(1, Ordering::Relaxed);
             // A failed settlement leaves the slots counted until the window moves on: safe.
-            let _ =
+            let answer =
                 tokio::time::timeout(timeout, invocation.invoke_async::<Vec<String>>(&mut conn))
                     .await;
+            if let Some(metrics) = crate::metrics::recording() {
+                metrics.redis_round_trip(matches!(answer, Ok(Ok(_))));
+            }
         });
     }
 
@@ -388,30 +391,33 @@ impl Drop for AskingGuard<'_> {
 }
 
 /// One call of windows.lua (its arguments are documented there).
-fn windows_invocation<'a>(
-    script: &'a Script,
-    key: &str,
+struct WindowsCall<'a> {
+    key: &'a str,
     rate: Rate,
     now: f64,
     record: bool,
     want: u64,
     settle: Option<Settlement>,
-) -> redis::ScriptInvocation<'a> {
-    let mut invocation = script.prepare_invoke();
-    invocation
-        .key(key)
-        .arg(rate.num_requests)
-        .arg(rate.duration.to_string())
-        .arg(now.to_string())
-        .arg(if record { "1" } else { "0" })
-        .arg(want)
-        .arg(LEASE_TTL.to_string())
-        .arg(LEASE_GRACE.to_string());
-    match settle {
-        Some(s) => invocation.arg(s.window).arg(s.unused).arg(s.granted),
-        None => invocation.arg("").arg(0).arg(0),
-    };
-    invocation
+}
+
+impl WindowsCall<'_> {
+    fn invocation(self, script: &Script) -> redis::ScriptInvocation<'_> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.key)
+            .arg(self.rate.num_requests)
+            .arg(self.rate.duration.to_string())
+            .arg(self.now.to_string())
+            .arg(if self.record { "1" } else { "0" })
+            .arg(self.want)
+            .arg(LEASE_TTL.to_string())
+            .arg(LEASE_GRACE.to_string());
+        match self.settle {
+            Some(s) => invocation.arg(s.window).arg(s.unused).arg(s.granted),
+            None => invocation.arg("").arg(0).arg(0),
+        };
+        invocation
+    }
 }
 
 fn parse_wait(wait: &str, reply: &[String]) -> Result<Hit, StoreError> {
