@@ -2,7 +2,8 @@
 //!
 //! Run with `cargo bench --bench hot_paths` (add `-- --quick` for a fast pass). Each group is
 //! one phase of the dispatcher: header parsing, token decode + validation, the JWT
-//! authentication class with a cached user, throttle checks, permission evaluation.
+//! authentication class with a cached user, throttle checks, permission evaluation; and one
+//! check of a Django PBKDF2 password hash (not per request: the cost of a migrated login).
 //! Nothing here asserts a timing; `scripts/bench` measures the whole server under load.
 
 use std::future::Future;
@@ -18,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::accounts::Accounts;
 use portcullis::clock::now;
 use portcullis::config::Config;
-use portcullis::hashers::{PasswordHasher, hash_password};
+use portcullis::hashers::{Hashers, PasswordHasher, hash_password};
 use portcullis::jwt::JwtAlgorithm;
 use portcullis::jwt::TokenBackend;
 use portcullis::jwt::authentication::JWTAuthentication;
@@ -236,7 +237,11 @@ fn jwt_authentication(c: &mut Criterion) {
     .unwrap();
     let accounts = Arc::new(Accounts::new(
         portcullis::db::build_pool(&config.database),
-        Arc::new(PasswordHasher::new(1, 1, 4)),
+        Arc::new(PasswordHasher::new(
+            1,
+            1,
+            Hashers::new(vec![portcullis::hashers::Algorithm::Bcrypt], 4),
+        )),
         // Long enough that the whole measurement runs on the cache, as under load.
         Duration::from_secs(3600),
     ));
@@ -381,8 +386,30 @@ fn key_ring(c: &mut Criterion) {
     group.finish();
 }
 
+/// One check of a Django user's password: the fixture's `pbkdf2_sha256` hash, 1,000,000
+/// iterations, Django 5.2's default (docs/performance.md compares it with Django's own check).
+fn django_password_check(c: &mut Criterion) {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/fixtures/django_hashes.json")).unwrap();
+    let password = fixture["passwords"]["short"].as_str().unwrap().to_string();
+    let encoded = fixture["hashes"][0]["encoded"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(encoded.starts_with("pbkdf2_sha256$1000000$"), "{encoded}");
+    let hashers = Hashers::new(Hashers::default_order(), 12);
+    assert!(hashers.verify(&password, &encoded).matches);
+    let mut group = c.benchmark_group("django_password_check");
+    group.sample_size(10);
+    group.bench_function("pbkdf2_sha256_1000000", |b| {
+        b.iter(|| hashers.verify(black_box(&password), &encoded).matches)
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    django_password_check,
     header_parsing,
     token_validation,
     key_ring,

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, DbError, DbPool};
-use crate::hashers::{HasherError, PasswordHasher, is_bcrypt};
-use crate::models::users::{self, User};
+use crate::hashers::{HasherError, PasswordHasher};
+use crate::models::users::{self, PasswordTag, User};
 
 /// Entries beyond this are dropped wholesale; the cache only saves work, it holds no state.
 const MAX_CACHED_USERS: usize = 100_000;
@@ -157,33 +157,64 @@ impl Accounts {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<Result<User, Option<i32>>, AccountsError> {
-        // PostgreSQL refuses NUL in text (a 500); no user can have it in their name.
-        let found = if username.contains('\0') {
-            None
-        } else {
-            let name = username.to_string();
-            db::run(&self.pool, move |conn| {
-                users::find_with_password(conn, &name)
-            })
-            .await?
-        };
-        let (user, hash) = match found {
-            Some(found) => {
-                if !is_bcrypt(&found.password) {
-                    self.warn_unusable_hash(found.user.id);
+        // A second round only when a re-hash found the stored hash changed since it was read.
+        let mut may_rehash = true;
+        loop {
+            // PostgreSQL refuses NUL in text (a 500); no user can have it in their name.
+            let found = if username.contains('\0') {
+                None
+            } else {
+                let name = username.to_string();
+                db::run(&self.pool, move |conn| {
+                    users::find_with_password(conn, &name)
+                })
+                .await?
+            };
+            let (user, hash) = match found {
+                Some(found) => {
+                    if !self.hasher.hashers().is_usable(&found.password) {
+                        self.warn_unusable_hash(found.user.id);
+                    }
+                    (Some(found.user), Some(found.password))
                 }
-                (Some(found.user), Some(found.password))
+                None => (None, None),
+            };
+            let checked = self
+                .hasher
+                .check_password(password.to_string(), hash.clone(), client)
+                .await?;
+            let mut user = match user {
+                Some(user) if checked.matches && user.is_active => user,
+                user => return Ok(Err(user.map(|user| user.id))),
+            };
+            let (Some(new), Some(old), true) = (checked.rehash, hash, may_rehash) else {
+                return Ok(Ok(user));
+            };
+            let tag = PasswordTag::from(new.clone());
+            if self.store_rehash(user.id, old, new).await? {
+                user.password_tag = tag;
+                return Ok(Ok(user));
             }
-            None => (None, None),
-        };
-        let matches = self
-            .hasher
-            .check_password(password.to_string(), hash, client)
-            .await?;
-        Ok(match user {
-            Some(user) if matches && user.is_active => Ok(user),
-            user => Err(user.map(|user| user.id)),
+            // The stored hash changed since it was read: another login re-hashed it, or the
+            // password changed. The password is checked again against what is stored now, so
+            // a login with the old password gets nothing, and one that raced a re-hash answers
+            // with the stored hash's user (its tokens carry that hash's revoke claim).
+            may_rehash = false;
+        }
+    }
+
+    /// Django's `must_update`: replaces the matched hash `old` with `new` (the preferred
+    /// hasher's), only if the stored hash is still `old`. True when it was replaced.
+    async fn store_rehash(&self, id: i32, old: String, new: String) -> Result<bool, AccountsError> {
+        let replaced = db::run(&self.pool, move |conn| {
+            users::replace_password(conn, id, &old, &new)
         })
+        .await?;
+        self.invalidate(id);
+        if replaced {
+            log::info!("user {id}: password re-hashed with the preferred hasher");
+        }
+        Ok(replaced)
     }
 
     /// Says once per user (and process) that their stored hash is in a format we cannot check,
@@ -194,8 +225,9 @@ impl Accounts {
         };
         if warned.len() < MAX_WARNED_HASHES && warned.insert(id) {
             log::warn!(
-                "user {id}: the stored password hash is not bcrypt, so no password matches it; \
-                 set one with `portcullis changepassword`"
+                "user {id}: no hasher in PASSWORD_HASHERS reads the stored password hash (or \
+                 it asks for more work than allowed), so no password matches it; set one with \
+                 `portcullis changepassword`"
             );
         }
     }
@@ -215,7 +247,11 @@ mod tests {
         };
         let accounts = Accounts::new(
             db::build_pool(&settings),
-            Arc::new(PasswordHasher::new(1, 1, 4)),
+            Arc::new(PasswordHasher::new(
+                1,
+                1,
+                crate::hashers::Hashers::new(vec![crate::hashers::Algorithm::Bcrypt], 4),
+            )),
             Duration::from_secs(60),
         );
         for id in 0..(MAX_CACHED_USERS as i32 + 10) {

@@ -69,6 +69,13 @@ pub enum Command {
     Flushexpiredtokens,
     /// Delete expired administrator sessions (Django's clearsessions).
     Clearsessions,
+    /// Copy a Django deployment's users (ids, password hashes, flags) and simplejwt's
+    /// blacklist into this database, so its tokens and passwords keep working.
+    ImportDjangoUsers {
+        /// The Django database: a SQLite file's path or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+    },
     /// The signing key ring: generate, activate, rotate, retire and list keys.
     Keys {
         #[command(subcommand)]

@@ -97,7 +97,7 @@ impl AppState {
         let hasher = Arc::new(PasswordHasher::new(
             passwords.hasher_threads,
             passwords.hasher_queue,
-            passwords.bcrypt_cost,
+            passwords.hashers(),
         ));
         let accounts = Arc::new(Accounts::new(
             pool.clone(),

@@ -318,13 +318,34 @@ impl Portcullis {
                 .envs(vars.iter().map(|(k, v)| (k, v)));
             command
         };
+        // `PORTCULLIS_IMPORT_FROM` (this test's own variable): the users come from that Django
+        // database by `import-django-users` instead of `createuser`.
+        if let Some((_, from)) = vars
+            .iter()
+            .find(|(name, _)| name == "PORTCULLIS_IMPORT_FROM")
+        {
+            let output = command()
+                .env("RUST_LOG", "warn")
+                .args(["import-django-users", "--from", from])
+                .output()
+                .expect("run portcullis import-django-users");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("Imported 3 users (ids 1 to 3)"),
+                "import-django-users: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         // The reference's users in its order, so that ids (the tokens' user_id) match.
         let users: [(&str, &[&str]); 3] = [
             ("vitor", &[]),
             ("inactive", &["--inactive"]),
             ("admin", &["--staff", "--superuser"]),
         ];
-        for (id, (username, flags)) in (1..).zip(users) {
+        let imported = vars
+            .iter()
+            .any(|(name, _)| name == "PORTCULLIS_IMPORT_FROM");
+        for (id, (username, flags)) in (1..).zip(users).filter(|_| !imported) {
             let mut child = command()
                 .env("RUST_LOG", "warn")
                 .arg("createuser")
@@ -2377,4 +2398,93 @@ async fn the_snippets_example_answers_as_the_reference_tutorial() {
     .await
     .status(405)
     .same_allow();
+}
+
+/// `import-django-users` on the reference's own database: its users (hashed by Django's
+/// PBKDF2) and the blacklist a logout wrote carry over, and a token pair the reference minted
+/// keeps working on portcullis, without anyone logging in again.
+#[tokio::test]
+async fn import_django_users_carries_the_references_users_and_tokens_over() {
+    let reference = Reference::start(&[]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    let post = |port: u16, path: &str, body: Value| client.post(url(port, path)).json(&body).send();
+    let credentials = |username: &str| json!({"username": username, "password": PASSWORD});
+    let mut pairs = Vec::new();
+    for _ in 0..2 {
+        let reply = post(reference.port, "/api/token/", credentials("vitor"))
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        pairs.push(reply.json::<Value>().await.unwrap());
+    }
+    let (kept, logged_out) = (&pairs[0], &pairs[1]);
+    let logout = post(
+        reference.port,
+        "/api/token/blacklist/",
+        json!({"refresh": logged_out["refresh"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(logout.status(), 200);
+
+    let database = reference.dir.path().join("db.sqlite3");
+    let portcullis = Portcullis::start(&[(
+        "PORTCULLIS_IMPORT_FROM".into(),
+        database.to_str().unwrap().into(),
+    )]);
+    let port = portcullis.port;
+    let hello = |access: &str| {
+        client
+            .get(url(port, "/hello/"))
+            .header("Authorization", format!("Bearer {access}"))
+            .send()
+    };
+    let answer = hello(kept["access"].as_str().unwrap()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), hello_world());
+    let refreshed = post(
+        port,
+        "/api/token/refresh/",
+        json!({"refresh": kept["refresh"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let answer = hello(refreshed["access"].as_str().unwrap()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let refused = post(
+        port,
+        "/api/token/refresh/",
+        json!({"refresh": logged_out["refresh"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
+    );
+    // The passwords Django hashed: vitor and admin log in (twice: the first login re-hashed
+    // the PBKDF2 hash with bcrypt), the inactive user does not.
+    for username in ["vitor", "admin", "vitor"] {
+        let login = post(port, "/api/token/", credentials(username))
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200, "{username}");
+    }
+    let inactive = post(port, "/api/token/", credentials("inactive"))
+        .await
+        .unwrap();
+    assert_eq!(inactive.status(), 401);
+    assert!(
+        portcullis
+            .log
+            .lock()
+            .unwrap()
+            .contains("user 1: password re-hashed with the preferred hasher"),
+        "{}",
+        portcullis.log.lock().unwrap()
+    );
 }

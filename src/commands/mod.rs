@@ -1,5 +1,6 @@
 //! Runs the command-line commands.
 
+pub mod django_import;
 pub mod keys;
 pub mod serve;
 pub mod sessions;
@@ -25,6 +26,16 @@ pub enum CommandError {
         doing: &'static str,
         source: diesel::result::Error,
     },
+}
+
+/// A transaction's own failure (begin, commit); the queries inside name what they were doing.
+impl From<diesel::result::Error> for CommandError {
+    fn from(source: diesel::result::Error) -> CommandError {
+        CommandError::Database {
+            doing: "complete the transaction",
+            source,
+        }
+    }
 }
 
 impl CommandError {
@@ -92,6 +103,7 @@ pub fn run_project(command: Command, config: Config, project: Project) -> Result
         Command::Flushexpiredtokens => users::flushexpiredtokens(&config),
         Command::Clearsessions => sessions::clearsessions(&config),
         Command::Keys { action } => keys::run(&config, action),
+        Command::ImportDjangoUsers { from } => django_import::import_django_users(&config, &from),
     }
 }
 

@@ -5,7 +5,6 @@ use std::io::BufRead;
 use crate::commands::{CommandError, open};
 use crate::config::Config;
 use crate::db::is_unique_violation;
-use crate::hashers::hash_password;
 use diesel::Connection;
 
 use crate::authtoken::issue_key;
@@ -125,7 +124,10 @@ pub fn createuser(
 
 /// The hash of a new password that meets the rules.
 fn new_hash(config: &Config, password: &str) -> Result<String, CommandError> {
-    hash_password(password, config.passwords.bcrypt_cost)
+    config
+        .passwords
+        .hashers()
+        .make_password(password)
         .map_err(|e| CommandError::refused(e.to_string()))
 }
 

@@ -150,9 +150,18 @@ pub struct PasswordSettings {
     /// Failed password checks allowed, on every path that checks one.
     pub login_failure_rates: LoginFailureRates,
     pub bcrypt_cost: u32,
+    /// `PASSWORD_HASHERS`: the first hashes new passwords; each may check a stored hash.
+    pub password_hashers: Vec<crate::hashers::Algorithm>,
     pub hasher_threads: usize,
     pub hasher_queue: usize,
     pub user_cache_ttl: Duration,
+}
+
+impl PasswordSettings {
+    /// `PASSWORD_HASHERS` with the work new hashes get.
+    pub fn hashers(&self) -> crate::hashers::Hashers {
+        crate::hashers::Hashers::new(self.password_hashers.clone(), self.bcrypt_cost)
+    }
 }
 
 /// The administrators' pages: sessions, CSRF, templates.
@@ -379,6 +388,10 @@ impl Config {
                 login_failure_rates: vars
                     .parse("LOGIN_FAILURE_RATES", LoginFailureRates::default())?,
                 bcrypt_cost: vars.parse("BCRYPT_COST", 12)?,
+                password_hashers: vars.parse_list(
+                    "PASSWORD_HASHERS",
+                    "bcrypt,bcrypt_sha256,pbkdf2_sha256,pbkdf2_sha1,argon2,scrypt",
+                )?,
                 hasher_threads: vars.parse("HASHER_THREADS", cores.saturating_sub(1).max(1))?,
                 hasher_queue: vars.parse("HASHER_QUEUE", 32)?,
                 user_cache_ttl: vars.millis("USER_CACHE_TTL_MS", 1000)?,
@@ -535,6 +548,9 @@ impl Config {
         let passwords = &self.passwords;
         if !(4..=31).contains(&passwords.bcrypt_cost) {
             return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if passwords.password_hashers.is_empty() {
+            return Err(invalid("PASSWORD_HASHERS", "must name at least one hasher"));
         }
         if passwords.hasher_threads == 0 || passwords.hasher_queue == 0 {
             return Err(invalid(

@@ -180,6 +180,23 @@ pub fn set_password(
     Ok(Some(id))
 }
 
+/// Replaces the stored hash only if it is still `old` (a re-hash on login): true when it was.
+pub fn replace_password(
+    conn: &mut DbConnection,
+    id: i32,
+    old: &str,
+    new: &str,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::password.eq(old)),
+    )
+    .set(users::password.eq(new))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
 pub fn set_active(conn: &mut DbConnection, id: i32, active: bool) -> QueryResult<bool> {
     let updated = diesel::update(users::table.find(id))
         .set(users::is_active.eq(active))

@@ -181,19 +181,33 @@ impl TestApp {
 
     /// Creates a user straight in the database; returns its id.
     pub fn create_user(&self, username: &str, password: &str, flags: Flags) -> i32 {
+        self.create_user_with_hash(username, &hash_password(password, 4).unwrap(), flags)
+    }
+
+    /// Creates a user whose stored password hash is `hash` (e.g. one Django made).
+    pub fn create_user_with_hash(&self, username: &str, hash: &str, flags: Flags) -> i32 {
         let mut conn = db::connect(&self.database_url).unwrap();
         users::create(
             &mut conn,
             &NewUser {
                 username: username.into(),
                 email: String::new(),
-                password_hash: hash_password(password, 4).unwrap(),
+                password_hash: hash.into(),
                 is_active: !flags.inactive,
                 is_staff: flags.staff,
                 is_superuser: flags.superuser,
             },
         )
         .unwrap()
+    }
+
+    /// The password hash stored for `username` now.
+    pub fn stored_hash(&self, username: &str) -> String {
+        let mut conn = db::connect(&self.database_url).unwrap();
+        users::find_with_password(&mut conn, username)
+            .unwrap()
+            .expect("the user exists")
+            .password
     }
 
     /// The reference's users: `vitor` (1), `inactive` (2), `admin` (3).

@@ -9,6 +9,8 @@ mod bounds;
 mod browser;
 mod cli;
 mod custom_views;
+mod django_import;
+mod django_passwords;
 mod families;
 mod hardening;
 mod hello;

@@ -1,4 +1,5 @@
-//! Provides password hashing and checking (bcrypt) on a bounded pool of dedicated threads.
+//! Provides password hashing and checking (bcrypt, and Django's hashers: `algorithms`) on a
+//! bounded pool of dedicated threads.
 //!
 //! bcrypt costs a quarter of a second of CPU at cost 12. Running it on actix's blocking pool
 //! lets a login flood occupy every core; here it runs on `HASHER_THREADS` threads behind a
@@ -15,6 +16,10 @@ use std::net::IpAddr;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
+pub mod algorithms;
+
+pub use algorithms::{Algorithm, Hashers};
+
 /// bcrypt reads 72 bytes including a terminating NUL, so 71 bytes of password are significant;
 /// longer passwords are refused rather than silently cut.
 pub const MAX_PASSWORD_BYTES: usize = 71;
@@ -25,8 +30,8 @@ pub enum HasherError {
     Busy,
     #[error("this client holds its whole share of the password hashing queue")]
     ClientBusy,
-    #[error("This password is too long: at most 71 bytes are allowed.")]
-    TooLong,
+    #[error("This password is too long: at most {0} bytes are allowed.")]
+    TooLong(usize),
     #[error("The password may not be blank.")]
     Blank,
     #[error("password hashing failed: {0}")]
@@ -37,7 +42,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct PasswordHasher {
     jobs: SyncSender<Job>,
-    cost: u32,
+    hashers: Arc<Hashers>,
     /// Checked against when the user is unknown, so that costs the same time as a wrong password.
     dummy_hash: Arc<String>,
     /// Credential checks queued or running, per client with at least one.
@@ -71,7 +76,7 @@ impl Drop for ClientSlot {
 }
 
 impl PasswordHasher {
-    pub fn new(threads: usize, queue: usize, cost: u32) -> PasswordHasher {
+    pub fn new(threads: usize, queue: usize, hashers: Hashers) -> PasswordHasher {
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
         for index in 0..threads {
@@ -93,11 +98,14 @@ impl PasswordHasher {
                 })
                 .expect("spawning a hasher thread");
         }
-        let dummy_hash =
-            Arc::new(hash_password("portcullis-timing-equaliser", cost).unwrap_or_default());
+        let dummy_hash = Arc::new(
+            hashers
+                .make_password("portcullis-timing-equaliser")
+                .unwrap_or_default(),
+        );
         PasswordHasher {
             jobs,
-            cost,
+            hashers: Arc::new(hashers),
             dummy_hash,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             per_client: per_client_limit(queue),
@@ -163,36 +171,55 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher job dropped".into()))
     }
 
-    /// True when `password` matches `hash`; with no hash (unknown user), or a hash that is not
-    /// bcrypt, it still spends the time of one check, and is false. `client`'s checks (the
-    /// address that stands for the client, `addresses::ClientBuckets`) take at most its share
-    /// of the queue.
+    /// Whether `password` matches `hash`, and the new hash to store when it matched a hash the
+    /// preferred hasher would not write now (Django's `must_update`; made in the same job).
+    /// With no hash (unknown user), or one no listed hasher reads, it still spends the time of
+    /// one check, and does not match. `client`'s checks (the address that stands for the
+    /// client, `addresses::ClientBuckets`) take at most its share of the queue.
     pub async fn check_password(
         &self,
         password: String,
         hash: Option<String>,
         client: Option<IpAddr>,
-    ) -> Result<bool, HasherError> {
+    ) -> Result<Checked, HasherError> {
         let slot = client.map(|client| self.client_slot(client)).transpose()?;
         let dummy = Arc::clone(&self.dummy_hash);
-        let matches = self
+        let hashers = Arc::clone(&self.hashers);
+        let checked = self
             .run(move || {
-                let hash = hash.filter(|hash| is_bcrypt(hash));
+                let hash = hash.filter(|hash| hashers.is_usable(hash));
                 let known = hash.is_some();
-                let hash = hash.unwrap_or_else(|| dummy.to_string());
-                let matches = verify_password(&password, &hash);
-                known && matches
+                let verified = hashers.verify(&password, hash.as_deref().unwrap_or(&dummy));
+                let matches = known && verified.matches;
+                // A failed re-hash leaves the old hash in place: the login still succeeds.
+                let rehash = (matches && verified.must_update)
+                    .then(|| hashers.rehash(&password).ok())
+                    .flatten();
+                Checked { matches, rehash }
             })
             .await;
         drop(slot);
-        matches
+        checked
+    }
+
+    /// The configured hashers (`PASSWORD_HASHERS`).
+    pub fn hashers(&self) -> &Hashers {
+        &self.hashers
     }
 
     /// Hashes a new password off the async executor.
     pub async fn make_password(&self, password: String) -> Result<String, HasherError> {
-        let cost = self.cost;
-        self.run(move || hash_password(&password, cost)).await?
+        let hashers = Arc::clone(&self.hashers);
+        self.run(move || hashers.make_password(&password)).await?
     }
+}
+
+/// What `check_password` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub matches: bool,
+    /// The password re-hashed by the preferred hasher, to replace the stored hash.
+    pub rehash: Option<String>,
 }
 
 /// A job in the queue, in the metrics' depth gauge until it starts or is dropped unrun.
@@ -266,64 +293,47 @@ fn lower_priority() {
     }
 }
 
-/// Hashes synchronously (for the command-line tools).
+/// Hashes a new password with portcullis's own bcrypt, synchronously (tests and tools that
+/// have no settings at hand).
 pub fn hash_password(password: &str, cost: u32) -> Result<String, HasherError> {
-    validate_password(password)?;
-    bcrypt::non_truncating_hash(password, cost).map_err(|e| HasherError::Failed(e.to_string()))
-}
-
-/// The rules a new password must meet.
-pub fn validate_password(password: &str) -> Result<(), HasherError> {
-    if password.is_empty() {
-        return Err(HasherError::Blank);
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(HasherError::TooLong);
-    }
-    Ok(())
-}
-
-/// True when `hash` is a bcrypt hash this hasher can check (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
-pub fn is_bcrypt(hash: &str) -> bool {
-    hash.parse::<bcrypt::HashParts>().is_ok()
-}
-
-/// Never matches a password longer than `MAX_PASSWORD_BYTES`, though it spends the same time on it.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    if password.len() > MAX_PASSWORD_BYTES {
-        let _ = bcrypt::verify(&password.as_bytes()[..MAX_PASSWORD_BYTES], hash);
-        return false;
-    }
-    bcrypt::non_truncating_verify(password, hash).unwrap_or(false)
+    Hashers::new(vec![Algorithm::Bcrypt], cost).make_password(password)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn hashers() -> Hashers {
+        Hashers::new(Hashers::default_order(), 4)
+    }
+
     #[test]
     fn long_password_never_matches_on_its_first_72_bytes() {
         let base = "a".repeat(MAX_PASSWORD_BYTES);
         let hash = hash_password(&base, 4).unwrap();
-        assert!(verify_password(&base, &hash));
-        assert!(!verify_password(&format!("{base}b"), &hash));
+        assert!(hashers().verify(&base, &hash).matches);
+        assert!(!hashers().verify(&format!("{base}b"), &hash).matches);
     }
 
     #[test]
     fn new_passwords_are_validated() {
         assert_eq!(hash_password("", 4), Err(HasherError::Blank));
-        assert_eq!(hash_password(&"x".repeat(72), 4), Err(HasherError::TooLong));
+        assert_eq!(
+            hash_password(&"x".repeat(72), 4),
+            Err(HasherError::TooLong(71))
+        );
         let truncated_twin = bcrypt::hash("y".repeat(72), 4).unwrap();
-        assert!(!verify_password(&"y".repeat(73), &truncated_twin));
-        assert!(verify_password(
-            "secret",
-            &hash_password("secret", 4).unwrap()
-        ));
+        assert!(!hashers().verify(&"y".repeat(73), &truncated_twin).matches);
+        assert!(
+            hashers()
+                .verify("secret", &hash_password("secret", 4).unwrap())
+                .matches
+        );
     }
 
     #[tokio::test]
     async fn full_queue_answers_busy() {
-        let hasher = PasswordHasher::new(1, 1, 4);
+        let hasher = PasswordHasher::new(1, 1, hashers());
         let (started, has_started) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let mut blocker = Box::pin(hasher.run(move || {
@@ -343,7 +353,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_the_request_workers_priority() {
-        let hasher = PasswordHasher::new(1, 1, 4);
+        let hasher = PasswordHasher::new(1, 1, hashers());
         // SAFETY: reads the calling (hasher) thread's own nice value.
         let nice = hasher
             .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) })
@@ -360,7 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_holds_at_most_its_share_of_the_queue() {
-        let hasher = PasswordHasher::new(1, 8, 4);
+        let hasher = PasswordHasher::new(1, 8, hashers());
         let flooder: IpAddr = "2001:db8::".parse().unwrap();
         let share = per_client_limit(8);
         let slots: Vec<_> = (0..share)
@@ -377,33 +387,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_hash_that_is_not_bcrypt_never_matches_yet_costs_a_check() {
-        let hasher = PasswordHasher::new(1, 4, 4);
-        let django = "pbkdf2_sha256$600000$salt$hash".to_string();
-        assert!(!is_bcrypt(&django));
-        assert!(
-            !hasher
-                .check_password("pw".into(), Some(django), None)
-                .await
-                .unwrap()
+    async fn a_hash_no_listed_hasher_reads_never_matches_yet_costs_a_check() {
+        let only_bcrypt = PasswordHasher::new(1, 4, Hashers::new(vec![Algorithm::Bcrypt], 4));
+        let django = Hashers::new(vec![Algorithm::Pbkdf2Sha1], 4)
+            .make_password("pw")
+            .unwrap();
+        let checked = only_bcrypt
+            .check_password("pw".into(), Some(django.clone()), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            checked,
+            Checked {
+                matches: false,
+                rehash: None
+            }
         );
+        // Listed, it matches, and comes back re-hashed by the preferred hasher.
+        let all = PasswordHasher::new(1, 4, hashers());
+        let checked = all
+            .check_password("pw".into(), Some(django), None)
+            .await
+            .unwrap();
+        assert!(checked.matches);
+        let rehash = checked.rehash.unwrap();
+        assert!(rehash.starts_with("$2b$04$"), "{rehash}");
     }
 
     #[tokio::test]
     async fn unknown_user_never_matches() {
-        let hasher = PasswordHasher::new(1, 4, 4);
+        let hasher = PasswordHasher::new(1, 4, hashers());
         let hash = hash_password("pw", 4).unwrap();
-        assert!(
-            hasher
-                .check_password("pw".into(), Some(hash), None)
-                .await
-                .unwrap()
+        let checked = hasher
+            .check_password("pw".into(), Some(hash), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            checked,
+            Checked {
+                matches: true,
+                rehash: None
+            }
         );
         assert!(
             !hasher
                 .check_password("portcullis-timing-equaliser".into(), None, None)
                 .await
                 .unwrap()
+                .matches
         );
     }
 }
