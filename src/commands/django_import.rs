@@ -69,19 +69,17 @@ struct Count {
 /// What was read from the Django database.
 struct Export {
     users: Vec<DjangoUser>,
-    /// `None` when simplejwt's blacklist app was not installed (no tables).
+    /// Those not yet expired; `None` when simplejwt's blacklist app was not installed.
     tokens: Option<Vec<DjangoToken>>,
+    /// Expired records left out (they can refresh nothing).
+    expired_tokens: i64,
 }
 
 pub fn import_django_users(config: &Config, from: &str) -> Result<(), CommandError> {
-    let export = read_django(from)?;
-    let mut conn = open(config)?;
     let now = now_seconds();
-    let (live, expired): (Vec<_>, Vec<_>) = export
-        .tokens
-        .unwrap_or_default()
-        .into_iter()
-        .partition(|token| token.expires_at > now);
+    let export = read_django(from, now)?;
+    let mut conn = open(config)?;
+    let live = export.tokens.unwrap_or_default();
     let blacklisted = live.iter().filter(|t| t.blacklisted_at.is_some()).count();
     conn.transaction(|conn| {
         refuse_conflicts(conn, &export.users)?;
@@ -106,22 +104,23 @@ pub fn import_django_users(config: &Config, from: &str) -> Result<(), CommandErr
          ({} expired ones left out).",
         export.users.len(),
         live.len(),
-        expired.len(),
+        export.expired_tokens,
     );
     Ok(())
 }
 
-/// Reads `auth_user` and simplejwt's tables; datetimes become Unix seconds (Django stores UTC
+/// Reads `auth_user` and simplejwt's tables (the token records not expired at `now`: those
+/// tables often hold millions of old rows); datetimes become Unix seconds (Django stores UTC
 /// with `USE_TZ = True`, its default).
-fn read_django(from: &str) -> Result<Export, CommandError> {
+fn read_django(from: &str, now: i64) -> Result<Export, CommandError> {
     if !db::is_postgres_url(from) && !std::path::Path::new(from).is_file() {
         return Err(CommandError::refused(format!(
             "--from {from}: no such SQLite file (or give a postgres:// URL)"
         )));
     }
-    let mut source = db::connect(from).map_err(|e| {
-        CommandError::refused(format!("cannot open the Django database {from}: {e}"))
-    })?;
+    // The connection error names the database without its password (`db::connect` redacts).
+    let mut source = db::connect(from)
+        .map_err(|e| CommandError::refused(format!("cannot open the Django database: {e}")))?;
     let postgres = matches!(source, DbConnection::Postgresql(_));
     let epoch = |column: &str| {
         if postgres {
@@ -143,25 +142,40 @@ fn read_django(from: &str) -> Result<Export, CommandError> {
     ))
     .load::<DjangoUser>(&mut source)
     .map_err(CommandError::database("read auth_user"))?;
-    let tokens = if table_exists(&mut source, "token_blacklist_outstandingtoken")? {
-        let query = format!(
-            "SELECT o.jti AS jti, o.user_id AS user_id, {} AS created_at, \
-             {} AS expires_at, {} AS blacklisted_at \
-             FROM token_blacklist_outstandingtoken o \
-             LEFT JOIN token_blacklist_blacklistedtoken b ON b.token_id = o.id ORDER BY o.id",
-            epoch("o.created_at"),
-            epoch("o.expires_at"),
-            epoch("b.blacklisted_at"),
-        );
-        Some(
-            diesel::sql_query(query)
-                .load::<DjangoToken>(&mut source)
-                .map_err(CommandError::database("read simplejwt's token tables"))?,
-        )
-    } else {
-        None
-    };
-    Ok(Export { users, tokens })
+    if !table_exists(&mut source, "token_blacklist_outstandingtoken")? {
+        return Ok(Export {
+            users,
+            tokens: None,
+            expired_tokens: 0,
+        });
+    }
+    let placeholder = if postgres { "$1" } else { "?" };
+    let tokens = diesel::sql_query(format!(
+        "SELECT o.jti AS jti, o.user_id AS user_id, {} AS created_at, \
+         {} AS expires_at, {} AS blacklisted_at \
+         FROM token_blacklist_outstandingtoken o \
+         LEFT JOIN token_blacklist_blacklistedtoken b ON b.token_id = o.id \
+         WHERE {} > {placeholder} ORDER BY o.id",
+        epoch("o.created_at"),
+        epoch("o.expires_at"),
+        epoch("b.blacklisted_at"),
+        epoch("o.expires_at"),
+    ))
+    .bind::<BigInt, _>(now)
+    .load::<DjangoToken>(&mut source)
+    .map_err(CommandError::database("read simplejwt's token tables"))?;
+    let expired = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS count FROM token_blacklist_outstandingtoken o WHERE {} <= {placeholder}",
+        epoch("o.expires_at"),
+    ))
+    .bind::<BigInt, _>(now)
+    .get_result::<Count>(&mut source)
+    .map_err(CommandError::database("count simplejwt's expired token records"))?;
+    Ok(Export {
+        users,
+        tokens: Some(tokens),
+        expired_tokens: expired.count,
+    })
 }
 
 fn table_exists(conn: &mut DbConnection, name: &str) -> Result<bool, CommandError> {

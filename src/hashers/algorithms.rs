@@ -2,7 +2,9 @@
 //! checked natively, so users carried over from Django keep their passwords.
 //!
 //! Each format is Django's own (`django/contrib/auth/hashers.py`, Django 5.2), parameters
-//! included, so a hash written here also verifies in Django:
+//! included, so a hash written by any of them but `bcrypt` also verifies in Django (portcullis's
+//! own bcrypt form is unprefixed, which Django does not read: docs/coming-from-django.md says
+//! how to keep a way back):
 //!
 //! | name | stored as |
 //! |---|---|
@@ -35,15 +37,23 @@ const ARGON2_PARAMS: (u32, u32, u32) = (2, 102_400, 8);
 /// Django's `ScryptPasswordHasher`: work factor (n), block size (r), parallelism (p).
 const SCRYPT_PARAMS: (u64, u32, u32) = (1 << 14, 8, 5);
 
-/// The most work a stored hash may ask for. Well above Django's defaults (PBKDF2 1,000,000,
-/// argon2 100 MiB, scrypt 16 MiB), and low enough that one check ends in seconds.
-const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
-const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
-const MAX_ARGON2_TIME_COST: u32 = 64;
-const MAX_ARGON2_PARALLELISM: u32 = 64;
-const MAX_SCRYPT_MEMORY_BYTES: u64 = 1 << 30;
-/// Django's old `MAXIMUM_PASSWORD_LENGTH`: a longer password never matches (after a check's
-/// worth of work), so a megabyte of password costs no more than a short one.
+/// The most work a stored hash may ask for: a few times Django's defaults (bcrypt cost 12,
+/// PBKDF2 1,000,000, argon2 100 MiB × 2 passes, scrypt 16 MiB), so one check ends within about a
+/// second here instead of holding one of the few hashing threads for minutes (an attack pass
+/// measured a stored `$2b$16$` at 6.4 s, and cost 31 would be 58 hours). bcrypt's bound is
+/// this or `BCRYPT_COST`, whichever is higher.
+const MAX_BCRYPT_COST: u32 = 14;
+const MAX_PBKDF2_ITERATIONS: u32 = 3_000_000;
+const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+/// Memory × passes, in KiB: 4 × Django's 102,400 KiB × 2.
+const MAX_ARGON2_WORK_KIB: u64 = 4 * 102_400 * 2;
+const MAX_ARGON2_PARALLELISM: u32 = 16;
+/// Both of scrypt's buffers (128·r·N and 128·r·p bytes): OpenSSL's default `maxmem`, past which
+/// Django itself cannot check the hash (it raises "memory limit exceeded"), doubled.
+const MAX_SCRYPT_MEMORY_BYTES: u64 = 64 << 20;
+const MAX_SCRYPT_PARALLELISM: u32 = 16;
+/// Django's old `MAXIMUM_PASSWORD_LENGTH`: a longer password never matches, and costs no work
+/// whether the user exists or not (so it tells nothing either).
 pub const MAX_CHECKED_PASSWORD_BYTES: usize = 4096;
 
 /// One of Django's hashers, by its `algorithm` name.
@@ -167,9 +177,25 @@ fn bcrypt_cost(hash: &str) -> Option<u32> {
         .map(|parts| parts.get_cost())
 }
 
-fn parse(encoded: &str) -> Option<Stored<'_>> {
+/// A number as Django's `%d` writes it (no sign, no leading zero), as Django compares the
+/// re-encoded text: `+1000` or `01000` never verifies there, so not here either.
+fn canonical<T: std::str::FromStr + ToString>(text: &str) -> Option<T> {
+    let value: T = text.parse().ok()?;
+    (value.to_string() == text).then_some(value)
+}
+
+/// `stored`'s hash is the length Django's hasher derives (it re-encodes in full and compares the
+/// text; a shorter stored hash would match far more passwords).
+fn full_length(hash: Vec<u8>, length: usize) -> Option<Vec<u8>> {
+    (hash.len() == length).then_some(hash)
+}
+
+/// `encoded` taken apart, if it is a format we know within the work bounds (`max_bcrypt_cost`
+/// for bcrypt).
+fn parse(encoded: &str, max_bcrypt_cost: u32) -> Option<Stored<'_>> {
+    let bcrypt_bounded = |hash: &str| bcrypt_cost(hash).filter(|cost| *cost <= max_bcrypt_cost);
     if encoded.starts_with('$') {
-        bcrypt_cost(encoded)?;
+        bcrypt_bounded(encoded)?;
         return Some(Stored::Bcrypt {
             hash: encoded,
             truncates: false,
@@ -178,7 +204,7 @@ fn parse(encoded: &str) -> Option<Stored<'_>> {
     let (algorithm, rest) = encoded.split_once('$')?;
     match algorithm {
         "bcrypt" | "bcrypt_sha256" => {
-            bcrypt_cost(rest)?;
+            bcrypt_bounded(rest)?;
             Some(if algorithm == "bcrypt" {
                 Stored::Bcrypt {
                     hash: rest,
@@ -189,14 +215,15 @@ fn parse(encoded: &str) -> Option<Stored<'_>> {
             })
         }
         "pbkdf2_sha256" | "pbkdf2_sha1" => {
+            let sha1 = algorithm == "pbkdf2_sha1";
             let mut parts = rest.splitn(3, '$');
-            let iterations: u32 = parts.next()?.parse().ok()?;
-            let salt = parts.next()?;
-            let hash = STANDARD.decode(parts.next()?).ok()?;
-            let iterations = NonZeroU32::new(iterations)
+            let iterations = NonZeroU32::new(canonical(parts.next()?)?)
                 .filter(|iterations| iterations.get() <= MAX_PBKDF2_ITERATIONS)?;
-            (!salt.is_empty() && !hash.is_empty()).then_some(Stored::Pbkdf2 {
-                sha1: algorithm == "pbkdf2_sha1",
+            let salt = parts.next().filter(|salt| !salt.is_empty())?;
+            let hash = STANDARD.decode(parts.next()?).ok()?;
+            let hash = full_length(hash, if sha1 { 20 } else { 32 })?;
+            Some(Stored::Pbkdf2 {
+                sha1,
                 iterations,
                 salt,
                 hash,
@@ -207,27 +234,26 @@ fn parse(encoded: &str) -> Option<Stored<'_>> {
             let parsed = argon2::PasswordHash::new(&phc).ok()?;
             let params = argon2::Params::try_from(&parsed).ok()?;
             let bounded = params.m_cost() <= MAX_ARGON2_MEMORY_KIB
-                && params.t_cost() <= MAX_ARGON2_TIME_COST
+                && u64::from(params.m_cost()) * u64::from(params.t_cost()) <= MAX_ARGON2_WORK_KIB
                 && params.p_cost() <= MAX_ARGON2_PARALLELISM;
             argon2::Algorithm::try_from(parsed.algorithm).ok()?;
             bounded.then_some(Stored::Argon2 { phc })
         }
         "scrypt" => {
             let mut parts = rest.splitn(5, '$');
-            let n: u64 = parts.next()?.parse().ok()?;
-            let salt = parts.next()?;
-            let r: u32 = parts.next()?.parse().ok()?;
-            let p: u32 = parts.next()?.parse().ok()?;
-            let hash = STANDARD.decode(parts.next()?).ok()?;
-            let memory = 128u64.checked_mul(n)?.checked_mul(u64::from(r))?;
-            let work = memory.checked_mul(u64::from(p))?;
+            let n: u64 = canonical(parts.next()?)?;
+            let salt = parts.next().filter(|salt| !salt.is_empty())?;
+            let r: u32 = canonical(parts.next()?)?;
+            let p: u32 = canonical(parts.next()?)?;
+            let hash = full_length(STANDARD.decode(parts.next()?).ok()?, 64)?;
+            let blocks = n.checked_add(u64::from(p))?;
+            let memory = 128u64.checked_mul(u64::from(r))?.checked_mul(blocks)?;
             let bounded = n.is_power_of_two()
                 && n > 1
                 && r > 0
-                && p > 0
-                && memory <= MAX_SCRYPT_MEMORY_BYTES
-                && work <= 16 * MAX_SCRYPT_MEMORY_BYTES;
-            (bounded && !hash.is_empty()).then_some(Stored::Scrypt {
+                && (1..=MAX_SCRYPT_PARALLELISM).contains(&p)
+                && memory <= MAX_SCRYPT_MEMORY_BYTES;
+            bounded.then_some(Stored::Scrypt {
                 log_n: n.trailing_zeros() as u8,
                 r,
                 p,
@@ -295,7 +321,8 @@ impl Hashers {
     }
 
     fn listed<'a>(&self, encoded: &'a str) -> Option<Stored<'a>> {
-        parse(encoded).filter(|stored| self.order.contains(&stored.algorithm()))
+        parse(encoded, self.bcrypt_cost.max(MAX_BCRYPT_COST))
+            .filter(|stored| self.order.contains(&stored.algorithm()))
     }
 
     /// Django's `check_password`: whether `password` matches `encoded`, and whether a match
@@ -329,6 +356,7 @@ impl Hashers {
             Stored::Argon2 { phc } => argon2::PasswordHash::new(phc).is_ok_and(|parsed| {
                 let (t, m, p) = ARGON2_PARAMS;
                 parsed.algorithm == argon2::Algorithm::Argon2id.ident()
+                    && parsed.version == Some(argon2::Version::V0x13.into())
                     && argon2::Params::try_from(&parsed).is_ok_and(|params| {
                         (params.t_cost(), params.m_cost(), params.p_cost()) == (t, m, p)
                     })
@@ -461,23 +489,47 @@ fn check(password: &str, stored: &Stored) -> bool {
             )
             .is_ok()
         }
-        Stored::Argon2 { phc } => {
-            use argon2::PasswordVerifier as _;
-            argon2::PasswordHash::new(phc).is_ok_and(|parsed| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-        }
+        Stored::Argon2 { phc } => argon2_matches(password, phc),
         Stored::Scrypt {
             log_n,
             r,
             p,
             salt,
             hash,
-        } => scrypt_len(*log_n, *r, *p, salt, password, hash.len())
+        } => scrypt(*log_n, *r, *p, salt, password)
             .is_some_and(|derived| bool::from(derived.ct_eq(hash))),
     }
+}
+
+/// The argon2 check done by hand: the crate reads a hash without `v=` as its own default, 0x13,
+/// where argon2-cffi (so Django) reads 0x10, and would never match such a hash.
+fn argon2_matches(password: &str, phc: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Ok(parsed) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::V0x10,
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(parsed.algorithm),
+        argon2::Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut derived = vec![0u8; expected.len()];
+    argon2::Argon2::new(algorithm, version, params)
+        .hash_password_into(password.as_bytes(), salt, &mut derived)
+        .is_ok_and(|()| bool::from(derived.ct_eq(expected.as_bytes())))
 }
 
 fn pbkdf2(sha1: bool, iterations: NonZeroU32, salt: &str, password: &str) -> Vec<u8> {
@@ -499,19 +551,8 @@ fn pbkdf2(sha1: bool, iterations: NonZeroU32, salt: &str, password: &str) -> Vec
 
 /// Django's scrypt: 64 bytes derived.
 fn scrypt(log_n: u8, r: u32, p: u32, salt: &str, password: &str) -> Option<Vec<u8>> {
-    scrypt_len(log_n, r, p, salt, password, 64)
-}
-
-fn scrypt_len(
-    log_n: u8,
-    r: u32,
-    p: u32,
-    salt: &str,
-    password: &str,
-    length: usize,
-) -> Option<Vec<u8>> {
-    let params = scrypt::Params::new(log_n, r, p, length).ok()?;
-    let mut out = vec![0; length];
+    let params = scrypt::Params::new(log_n, r, p, 64).ok()?;
+    let mut out = vec![0; 64];
     scrypt::scrypt(password.as_bytes(), salt.as_bytes(), &params, &mut out).ok()?;
     Some(out)
 }
@@ -636,23 +677,69 @@ mod tests {
     #[test]
     fn work_parameters_beyond_the_bounds_are_unusable() {
         let hashers = all();
+        let zeros = |bytes: usize| STANDARD.encode(vec![0u8; bytes]);
+        let (h20, h32, h64) = (zeros(20), zeros(32), zeros(64));
+        // A real bcrypt hash, its cost raised without the work done.
+        let bcrypt_at = |cost: &str| bcrypt::hash("pw", 4).unwrap().replace("$04$", cost);
         for encoded in [
-            "pbkdf2_sha256$4000000000$salt$AAAA",
-            "pbkdf2_sha256$0$salt$AAAA",
-            "scrypt$1099511627776$salt$8$1$AAAA",
-            "scrypt$16384$salt$8$100000000$AAAA",
-            "scrypt$1000$salt$8$1$AAAA",
-            "argon2$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "argon2$argon2id$v=19$m=1024,t=1000,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "bcrypt_sha256$nope",
-            "pbkdf2_sha256$1000$salt",
-            "md5$salt$hash",
-            "!unusable",
-            "",
+            // Work beyond the bounds (the attack pass's inputs among them).
+            bcrypt_at("$31$"),
+            format!("bcrypt_sha256${}", bcrypt_at("$15$")),
+            format!("pbkdf2_sha256$4000000000$salt${h32}"),
+            format!("pbkdf2_sha256$3000001$salt${h32}"),
+            format!("scrypt$1099511627776$salt$8$1${h64}"),
+            format!("scrypt$2$salt$1$16777216${h64}"),
+            format!("scrypt$1048576$salt$8$4${h64}"),
+            "argon2$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            "argon2$argon2id$v=19$m=102400,t=9,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            "argon2$argon2id$v=19$m=1024,t=1,p=64$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            // What Django would not verify either: short hashes (a 1-byte hash matches one
+            // password in 256), numbers not as `%d` writes them, empty salts, degenerate work.
+            "pbkdf2_sha256$1000$salt$qA==".into(),
+            format!("pbkdf2_sha256$1000$salt${h20}"),
+            format!("pbkdf2_sha1$1000$salt${h32}"),
+            format!("pbkdf2_sha256$+1000$salt${h32}"),
+            format!("pbkdf2_sha256$01000$salt${h32}"),
+            format!("pbkdf2_sha256$0$salt${h32}"),
+            format!("pbkdf2_sha256$1000$${h32}"),
+            format!("scrypt$01024$salt$8$1${h64}"),
+            format!("scrypt$1024$$8$1${h64}"),
+            format!("scrypt$1000$salt$8$1${h64}"),
+            format!("scrypt$1024$salt$8$0${h64}"),
+            format!("scrypt$1024$salt$8$1${h32}"),
+            "bcrypt_sha256$nope".into(),
+            "pbkdf2_sha256$1000$salt".into(),
+            "md5$salt$hash".into(),
+            "!unusable".into(),
+            String::new(),
         ] {
-            assert!(!hashers.is_usable(encoded), "{encoded}");
-            assert!(!hashers.verify("pw", encoded).matches);
+            assert!(!hashers.is_usable(&encoded), "{encoded}");
+            assert!(!hashers.verify("pw", &encoded).matches);
         }
+        // At the bounds, still usable; bcrypt's bound follows BCRYPT_COST when it is higher.
+        assert!(hashers.is_usable(&format!("pbkdf2_sha256$3000000$salt${h32}")));
+        assert!(hashers.is_usable(&format!("scrypt$32768$salt$8$16${h64}")));
+        assert!(hashers.is_usable(&bcrypt_at("$14$")));
+        let costly = bcrypt_at("$16$");
+        assert!(!hashers.is_usable(&costly));
+        assert!(Hashers::new(Hashers::default_order(), 16).is_usable(&costly));
+    }
+
+    /// argon2-cffi (so Django) reads a hash without `v=` as version 0x10; made by argon2-cffi
+    /// 25.1 and checked True by Django 5.2's `check_password("secret", …)`.
+    #[test]
+    fn an_argon2_hash_without_a_version_is_version_0x10() {
+        let encoded =
+            "argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$VG0GWfP3rPhG9G4IQ8gioSNz2f+4qdh//PuRrYjlbGc";
+        let verified = all().verify("secret", encoded);
+        assert!(verified.matches && verified.must_update);
+        assert!(!all().verify("secret2", encoded).matches);
+        // Django's parameters but version 0x10: not what Django writes now, so re-hashed.
+        let only_argon2 = Hashers::new(vec![Algorithm::Argon2], 4);
+        let current = only_argon2.make_password("pw").unwrap();
+        assert!(!only_argon2.verify("pw", &current).must_update);
+        let old_version = current.replace("$v=19$", "$v=16$");
+        assert!(only_argon2.verify("pw", &old_version).must_update);
     }
 
     #[test]
