@@ -615,6 +615,23 @@ mod tests {
     }
 
     #[test]
+    fn password_hashers_default_to_every_hasher_and_refuse_unknown_or_none() {
+        let config = config_with(&[]).unwrap();
+        assert_eq!(
+            config.passwords.password_hashers,
+            crate::hashers::Hashers::default_order()
+        );
+        let err = config_with(&[("PASSWORD_HASHERS", "pbkdf2_sha256,md5")]).unwrap_err();
+        assert_eq!(err.name, "PASSWORD_HASHERS");
+        assert!(
+            err.message.contains("unknown password hasher \"md5\""),
+            "{err}"
+        );
+        let err = config_with(&[("PASSWORD_HASHERS", " , ")]).unwrap_err();
+        assert_eq!(err.name, "PASSWORD_HASHERS");
+    }
+
+    #[test]
     fn defaults_match_simplejwt() {
         let config = config_with(&[]).unwrap();
         assert_eq!(config.jwt.access_token_lifetime, 300);

@@ -68,6 +68,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every hasher, in the default `PASSWORD_HASHERS` order (`Hashers::default_order`).
     pub const ALL: [Algorithm; 6] = [
         Algorithm::Bcrypt,
         Algorithm::BcryptSha256,
@@ -292,14 +293,7 @@ impl Hashers {
     /// password over bcrypt's 72 bytes is re-hashed with: the same work, so its logins take as
     /// long as everyone's), then the rest of Django 5.2's defaults.
     pub fn default_order() -> Vec<Algorithm> {
-        vec![
-            Algorithm::Bcrypt,
-            Algorithm::BcryptSha256,
-            Algorithm::Pbkdf2Sha256,
-            Algorithm::Pbkdf2Sha1,
-            Algorithm::Argon2,
-            Algorithm::Scrypt,
-        ]
+        Algorithm::ALL.to_vec()
     }
 
     pub fn preferred(&self) -> Algorithm {
