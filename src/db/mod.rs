@@ -98,9 +98,9 @@ impl From<r2d2::Error> for DbError {
 }
 
 /// Each pooled SQLite connection's page cache, in KiB. SQLite's default is 2,000 KiB per
-/// connection, and the caches fill as the token tables grow (their random-key indexes touch
-/// pages everywhere): 16 MB of resident memory over the first minutes of a soak with the 8
-/// default connections, more with more. The operating system caches the file anyway.
+/// connection, which the caches fill as the token tables grow (their random-key indexes touch
+/// pages everywhere): up to 16 MB of resident memory with the 8 default connections, more with
+/// more. The operating system caches the file anyway.
 const SQLITE_CACHE_KIB: u32 = 512;
 
 /// Per-connection settings: SQLite waits for locks instead of failing, PostgreSQL bounds queries.
