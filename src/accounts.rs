@@ -179,15 +179,21 @@ impl Accounts {
                 }
                 None => (None, None),
             };
+            let active = user.as_ref().is_some_and(|user| user.is_active);
             let checked = self
                 .hasher
-                .check_password(password.to_string(), hash.clone(), client)
+                .check_password(
+                    password.to_string(),
+                    hash.clone(),
+                    client,
+                    may_rehash && active,
+                )
                 .await?;
             let mut user = match user {
                 Some(user) if checked.matches && user.is_active => user,
                 user => return Ok(Err(user.map(|user| user.id))),
             };
-            let (Some(new), Some(old), true) = (checked.rehash, hash, may_rehash) else {
+            let (Some(new), Some(old)) = (checked.rehash, hash) else {
                 return Ok(Ok(user));
             };
             let tag = PasswordTag::from(new.clone());

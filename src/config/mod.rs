@@ -390,7 +390,9 @@ impl Config {
                 bcrypt_cost: vars.parse("BCRYPT_COST", 12)?,
                 password_hashers: vars.parse_list(
                     "PASSWORD_HASHERS",
-                    "bcrypt,bcrypt_sha256,pbkdf2_sha256,pbkdf2_sha1,argon2,scrypt",
+                    &crate::hashers::Algorithm::ALL
+                        .map(crate::hashers::Algorithm::name)
+                        .join(","),
                 )?,
                 hasher_threads: vars.parse("HASHER_THREADS", cores.saturating_sub(1).max(1))?,
                 hasher_queue: vars.parse("HASHER_QUEUE", 32)?,

@@ -171,8 +171,10 @@ impl PasswordHasher {
             .map_err(|_| HasherError::Failed("hasher job dropped".into()))
     }
 
-    /// Whether `password` matches `hash`, and the new hash to store when it matched a hash the
-    /// preferred hasher would not write now (Django's `must_update`; made in the same job).
+    /// Whether `password` matches `hash`, and, when `may_rehash`, the new hash to store when it
+    /// matched a hash the preferred hasher would not write now (Django's `must_update`; made in
+    /// the same job, so only when the caller will store it: an inactive user's, or a second
+    /// check's, would be a bcrypt's worth of work thrown away).
     /// With no hash (unknown user), or one no listed hasher reads, it still spends the time of
     /// one check, and does not match. `client`'s checks (the address that stands for the
     /// client, `addresses::ClientBuckets`) take at most its share of the queue.
@@ -181,6 +183,7 @@ impl PasswordHasher {
         password: String,
         hash: Option<String>,
         client: Option<IpAddr>,
+        may_rehash: bool,
     ) -> Result<Checked, HasherError> {
         let slot = client.map(|client| self.client_slot(client)).transpose()?;
         let dummy = Arc::clone(&self.dummy_hash);
@@ -192,7 +195,7 @@ impl PasswordHasher {
                 let verified = hashers.verify(&password, hash.as_deref().unwrap_or(&dummy));
                 let matches = known && verified.matches;
                 // A failed re-hash leaves the old hash in place: the login still succeeds.
-                let rehash = (matches && verified.must_update)
+                let rehash = (may_rehash && matches && verified.must_update)
                     .then(|| hashers.rehash(&password).ok())
                     .flatten();
                 Checked { matches, rehash }
@@ -393,7 +396,7 @@ mod tests {
             .make_password("pw")
             .unwrap();
         let checked = only_bcrypt
-            .check_password("pw".into(), Some(django.clone()), None)
+            .check_password("pw".into(), Some(django.clone()), None, true)
             .await
             .unwrap();
         assert_eq!(
@@ -406,7 +409,7 @@ mod tests {
         // Listed, it matches, and comes back re-hashed by the preferred hasher.
         let all = PasswordHasher::new(1, 4, hashers());
         let checked = all
-            .check_password("pw".into(), Some(django), None)
+            .check_password("pw".into(), Some(django), None, true)
             .await
             .unwrap();
         assert!(checked.matches);
@@ -419,7 +422,7 @@ mod tests {
         let hasher = PasswordHasher::new(1, 4, hashers());
         let hash = hash_password("pw", 4).unwrap();
         let checked = hasher
-            .check_password("pw".into(), Some(hash), None)
+            .check_password("pw".into(), Some(hash), None, true)
             .await
             .unwrap();
         assert_eq!(
@@ -431,7 +434,7 @@ mod tests {
         );
         assert!(
             !hasher
-                .check_password("portcullis-timing-equaliser".into(), None, None)
+                .check_password("portcullis-timing-equaliser".into(), None, None, true)
                 .await
                 .unwrap()
                 .matches

@@ -138,3 +138,23 @@ async fn parallel_first_logins_store_one_rehash_and_every_token_stays_valid() {
         assert_eq!(reply.status, 200, "{:?}", reply.body);
     }
 }
+
+/// An inactive user's correct password is refused, and their Django hash is left as it is (no
+/// re-hash is made for a login that gets nothing).
+#[tokio::test]
+async fn an_inactive_users_hash_is_not_rehashed() {
+    let app = spawn_app_with(&[]).await;
+    let hashes = django_hashes();
+    let sha1 = hashes
+        .iter()
+        .find(|h| h.algorithm == "pbkdf2_sha1" && h.password.len() < 72)
+        .unwrap();
+    let flags = Flags {
+        inactive: true,
+        ..Default::default()
+    };
+    app.create_user_with_hash("dormant", &sha1.encoded, flags);
+    let (status, body) = login(&app, "dormant", &sha1.password).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(app.stored_hash("dormant"), sha1.encoded);
+}
